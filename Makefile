@@ -1,0 +1,35 @@
+# The two commands a newcomer needs are `make demo` and `make test`; everything else is a helper.
+SHELL := /bin/bash
+VENV ?= .venv
+# A `python3.12` on PATH may be a pyenv shim that is not enabled for this directory, so each
+# candidate is asked to run before it is trusted.
+PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint simulator clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python3.12 not found: install it or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check operator tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+
+# A local Azure ML control plane on https://127.0.0.1:8443; its CA lands in .sim/ca.pem.
+simulator: $(STAMP)
+	$(BIN)/azureml-operator simulator --port 8443 --cert-dir .sim --state-file .sim/state.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info operator/*.egg-info

@@ -1,0 +1,3 @@
+"""azureml-operator: Azure Machine Learning / AI Foundry model serving as Kubernetes resources."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,7 @@
+"""`python -m azureml_operator` is `azureml-operator`."""
+
+import sys
+
+from azureml_operator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The only code that talks to Azure: SDK client construction, credentials and (later) the reconcilers' client."""

@@ -1,0 +1,148 @@
+"""`azureml-operator simulator`: serve the Azure ML ARM simulator until interrupted.
+
+Prints exactly one line, `ready https://HOST:PORT ca=PATH`, once it accepts connections, so that
+scripts and tests can wait for it and read the port (use `--port 0` for any free one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from azureml_operator.testing.simulator.config import (
+    DEFAULT_WORKSPACE,
+    Bucket,
+    Limits,
+    SimulatorConfig,
+    ThrottleConfig,
+    WorkspaceSeed,
+)
+
+
+def _bucket(text: str) -> Bucket:
+    try:
+        capacity, rate = text.split("/")
+        return Bucket(float(capacity), float(rate))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CAPACITY/REFILL_PER_SECOND, e.g. 250/25, got {text!r}"
+        ) from None
+
+
+def _workspace(text: str) -> WorkspaceSeed:
+    try:
+        return WorkspaceSeed.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulator", help="serve a local Azure ML ARM simulator over HTTPS", description=__doc__
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=8443, help="port to listen on; 0 picks a free one (default 8443)"
+    )
+    p.add_argument(
+        "--cert-dir",
+        type=Path,
+        help="where the CA and server certificate live (created if absent); default: a temporary directory",
+    )
+    p.add_argument(
+        "--workspace",
+        action="append",
+        type=_workspace,
+        default=[],
+        metavar="SUB/RG/NAME@LOCATION",
+        help="seed another workspace (repeatable); ws-sim in rg-sim is always there",
+    )
+    p.add_argument(
+        "--latency-scale",
+        type=_positive,
+        default=1.0,
+        help="multiply realistic provisioning times by this (tests use e.g. 0.01)",
+    )
+    p.add_argument("--state-file", type=Path, help="persist state here, so a restart loses nothing")
+    p.add_argument("--no-throttle", action="store_true", help="disable ARM throttling")
+    p.add_argument("--throttle-reads", type=_bucket, default=Bucket(250, 25), metavar="CAP/RATE")
+    p.add_argument("--throttle-writes", type=_bucket, default=Bucket(200, 10), metavar="CAP/RATE")
+    p.add_argument("--throttle-deletes", type=_bucket, default=Bucket(200, 10), metavar="CAP/RATE")
+    p.add_argument(
+        "--instance-quota",
+        type=int,
+        default=Limits.instance_quota,
+        help="instances (with the 20%% upgrade reserve) a subscription may run per region",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for fault-rate randomness")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from azureml_operator.testing.simulator.core import Simulator
+    from azureml_operator.testing.simulator.server import serve, server_ssl_context, url_host
+    from azureml_operator.testing.simulator.tls import ensure_certificates
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    seeds = tuple(dict.fromkeys([DEFAULT_WORKSPACE, *args.workspace]))
+    config = SimulatorConfig(
+        workspaces=seeds,
+        latency_scale=args.latency_scale,
+        limits=Limits(instance_quota=args.instance_quota),
+        throttle=ThrottleConfig(
+            enabled=not args.no_throttle,
+            reads=args.throttle_reads,
+            writes=args.throttle_writes,
+            deletes=args.throttle_deletes,
+        ),
+        seed=args.seed,
+    )
+    tmp = None
+    cert_dir = args.cert_dir
+    if cert_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="azureml-sim-")
+        cert_dir = Path(tmp.name)
+    try:
+        certs = ensure_certificates(cert_dir, args.host)
+        sim = Simulator(config, state_file=args.state_file)
+        ssl_context = server_ssl_context(str(certs.cert), str(certs.key))
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+
+            def ready(port: int) -> None:
+                print(f"ready https://{url_host(args.host)}:{port} ca={certs.ca.resolve()}", flush=True)
+
+            await serve(
+                sim, args.host, args.port, ssl_context, on_ready=ready, stop=stop, access_log=args.verbose
+            )
+
+        asyncio.run(main())
+    except OSError as e:
+        print(f"azureml-operator simulator: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0

@@ -7,6 +7,8 @@ GET  /_sim/faults     the active fault rules
 POST /_sim/faults     add rules: one rule object, or {"faults": [rule, ...]}
 DELETE /_sim/faults   remove all rules
 POST /_sim/clock      {"advanceSeconds": N}: move simulated time forward (operations finish early)
+POST /_sim/latency  {"scale": X}: provisioning-time multiplier for operations started from now on
+                      (reset restores the command-line value)
 POST /_sim/throttle   {"enabled": bool, "reads"|"writes"|"deletes": {"capacity": N, "refillPerSecond": R}}
 """
 
@@ -68,6 +70,12 @@ def _handle(sim: Simulator, req: Request) -> Reply:
         case ("POST", "clock"):
             sim.advance(_number(body, "advanceSeconds"))
             return Reply(200, {"now": sim.now()})
+        case ("POST", "latency"):
+            scale = _number(body, "scale")
+            if scale <= 0:
+                raise _bad("'scale' must be greater than 0.")
+            sim.set_latency_scale(scale)
+            return Reply(200, {"scale": scale})
         case ("POST", "throttle"):
             config = sim.throttle.config
             if "enabled" in body:

@@ -20,7 +20,7 @@ class WorkspaceSeed:
     name: str
     location: str
 
-    _SPEC = re.compile(r"^(?P<sub>[^/@]+)/(?P<rg>[^/@]+)/(?P<name>[^/@]+)@(?P<loc>[a-z0-9]+)$")
+    _SPEC = re.compile(r"^(?P<sub>[^/@]+)/(?P<rg>[^/@]+)/(?P<name>[^/@]+)@(?P<loc>[A-Za-z0-9]+)$")
 
     @classmethod
     def parse(cls, text: str) -> WorkspaceSeed:

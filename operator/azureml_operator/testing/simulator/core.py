@@ -8,6 +8,7 @@ free of timers. `advance()` moves the clock forward for tests.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
@@ -54,6 +55,7 @@ class Simulator:
         from azureml_operator.testing.simulator.throttling import Throttle
 
         self.config = config or SimulatorConfig()
+        self._initial_config = self.config
         self.state_file = state_file
         self._clock = clock
         loaded = state.load(state_file) if state_file else None
@@ -389,7 +391,12 @@ class Simulator:
         if self.state_file is not None:
             state.save(self.state, self.state_file)
 
+    def set_latency_scale(self, scale: float) -> None:
+        """Change how long operations started from now on take (tests hold operations in flight with it)."""
+        self.config = dataclasses.replace(self.config, latency_scale=scale)
+
     def reset(self) -> None:
+        self.config = self._initial_config
         self.state = State.seeded(self.config.workspaces)
         self.faults.clear()
         self.throttle.reconfigure(self.throttle.config)

@@ -1,0 +1,150 @@
+"""Run `azureml-operator simulator` as a child process and talk to it: for tests, the demo and users' CI.
+
+    with SimulatorProcess(latency_scale=0.01) as sim:
+        ml = sim.ml_client()          # a real azure-ai-ml MLClient pointed at the simulator
+        sim.admin("POST", "faults", {"status": 503, "count": 2})
+
+The child prints `ready https://HOST:PORT ca=PATH`; the port and CA come from that line.
+`REQUESTS_CA_BUNDLE` must name the CA before the SDK makes requests: `trust()` sets it for this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from azureml_operator.testing.simulator.config import DEFAULT_WORKSPACE
+
+_READY = re.compile(r"^ready (?P<url>https://\S+) ca=(?P<ca>.+)$")
+
+
+class SimulatorProcess:
+    def __init__(
+        self,
+        *,
+        latency_scale: float = 0.01,
+        cert_dir: Path | None = None,
+        state_file: Path | None = None,
+        port: int = 0,
+        extra_args: list[str] | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="azureml-sim-")
+        self.cert_dir = cert_dir or Path(self._tmp.name) / "certs"
+        self.state_file = state_file
+        self.port = port
+        self.args = [
+            sys.executable,
+            "-m",
+            "azureml_operator",
+            "simulator",
+            "--port",
+            str(port),
+            "--cert-dir",
+            str(self.cert_dir),
+            "--latency-scale",
+            str(latency_scale),
+            *(extra_args or []),
+        ]
+        if state_file is not None:
+            self.args += ["--state-file", str(state_file)]
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.base_url = ""
+        self.ca = Path()
+        self.log_path = Path(self._tmp.name) / "simulator.log"
+
+    def start(self) -> SimulatorProcess:
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=log, text=True)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                m = _READY.match(line.strip())
+                if m:
+                    self.base_url, self.ca = m["url"], Path(m["ca"])
+                    self.port = int(self.base_url.rsplit(":", 1)[1])
+                    return self
+                if not line and self.proc.poll() is not None:
+                    break
+        self.stop()
+        raise RuntimeError(f"simulator did not become ready; log:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def close(self) -> None:
+        self.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SimulatorProcess:
+        self.start()
+        self.trust()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def trust(self) -> None:
+        """Make `requests` (and so the SDK) in this process trust the simulator's CA."""
+        os.environ["REQUESTS_CA_BUNDLE"] = str(self.ca)
+
+    def ml_client(
+        self,
+        subscription: str = DEFAULT_WORKSPACE.subscription,
+        resource_group: str = DEFAULT_WORKSPACE.resource_group,
+        workspace: str = DEFAULT_WORKSPACE.name,
+        **kwargs: Any,
+    ) -> Any:
+        from azure.ai.ml import MLClient
+
+        from azureml_operator.azure.cloud import mlclient_cloud_kwargs
+        from azureml_operator.azure.credentials import StaticTokenCredential
+
+        return MLClient(
+            StaticTokenCredential(),
+            subscription,
+            resource_group,
+            workspace,
+            **mlclient_cloud_kwargs(self.base_url),
+            **kwargs,
+        )
+
+    def admin(self, method: str, route: str, body: Any = None) -> Any:
+        """Call `/_sim/<route>`; returns the parsed JSON reply."""
+        import ssl
+
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"{self.base_url}/_sim/{route}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")

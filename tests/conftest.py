@@ -1,0 +1,42 @@
+"""Shared fixtures. Contract tests run the real azure-ai-ml SDK against a simulator child process
+over TLS; the simulator is started once per session and reset before each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from azureml_operator.testing.simulator.process import SimulatorProcess
+
+# Small enough that every long-running operation finishes within the SDK's first 1 s re-poll.
+CONTRACT_LATENCY_SCALE = 0.002
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorProcess]:
+    with SimulatorProcess(latency_scale=CONTRACT_LATENCY_SCALE) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(simulator: SimulatorProcess) -> SimulatorProcess:
+    """The session's simulator, reset to its seeded state (and default throttling) for this test."""
+    simulator.admin("POST", "reset")
+    simulator.admin(
+        "POST",
+        "throttle",
+        {
+            "enabled": True,
+            "reads": {"capacity": 250, "refillPerSecond": 25},
+            "writes": {"capacity": 200, "refillPerSecond": 10},
+            "deletes": {"capacity": 200, "refillPerSecond": 10},
+        },
+    )
+    return simulator
+
+
+@pytest.fixture
+def ml(sim: SimulatorProcess):  # type: ignore[no-untyped-def]
+    """An MLClient for ws-sim. Retries are off so that an error reaches the test at once."""
+    return sim.ml_client(retry_total=0)

@@ -1,0 +1,16 @@
+# The operator image: the `azureml-operator` command with compiled bytecode (importing azure-ai-ml is
+# ~3x slower without .pyc) and no build tools. The same image can run the simulator.
+FROM python:3.12-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN pip install --no-cache-dir --prefix=/install . \
+ && python -m compileall -q /install
+
+FROM python:3.12-slim
+COPY --from=build /install /usr/local
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin azureml
+USER 10001
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENTRYPOINT ["azureml-operator"]
+CMD ["--help"]

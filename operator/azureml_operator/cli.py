@@ -15,9 +15,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from azureml_operator.testing.simulator import cli as simulator_cli
 
     simulator_cli.add_parser(sub)
+    crds = sub.add_parser("crds", help="print the CustomResourceDefinitions (or write them to a directory)")
+    crds.add_argument("--output-dir", help="write one file per CRD here instead of printing")
+    crds.set_defaults(func=_crds)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from azureml_operator import crdgen
+
+    if args.output_dir:
+        for path in crdgen.write_all(Path(args.output_dir)):
+            print(path)
+    else:
+        sys.stdout.write("---\n".join(crdgen.render_all().values()))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,80 @@
+"""ServerlessEndpoint: a pay-as-you-go serverless API endpoint ("models as a service") for a catalog model.
+
+Maps to `workspaces/{ws}/serverlessEndpoints/{endpointName}`. Its URI and keys are written to a
+Secret (`keysSecretName`), the only place a key ever appears.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from azureml_operator.api.common import (
+    DNS_SUBDOMAIN,
+    UNVERSIONED_MODEL_ID,
+    ApiModel,
+    CommonStatus,
+    DeletionPolicy,
+    LocalObjectReference,
+    immutable,
+    validations,
+)
+
+ENDPOINT_NAME = r"^[a-zA-Z][a-zA-Z0-9-]{0,51}$"
+
+
+class ContentSafety(StrEnum):
+    """Whether Azure AI Content Safety filters the endpoint's traffic."""
+
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
+class ServerlessEndpointSpec(ApiModel):
+    """The model to serve and how."""
+
+    workspace_ref: LocalObjectReference | None = None
+    """Workspace in this namespace; omitted: the operator's default workspace."""
+    model_id: Annotated[
+        str,
+        Field(
+            max_length=512, pattern=UNVERSIONED_MODEL_ID, json_schema_extra=validations(immutable("modelId"))
+        ),
+    ]
+    """Registry model id without a version (serverless endpoints always serve the latest version)."""
+    endpoint_name: Annotated[str, Field(max_length=52, pattern=ENDPOINT_NAME)] | None = None
+    """Name in Azure, unique per region (it is part of the inference URL); defaults to metadata.name."""
+    auth_mode: Literal["Key"] = "Key"
+    """Serverless endpoints authenticate with keys."""
+    content_safety: ContentSafety | None = None
+    """Azure AI Content Safety on the endpoint; omitted: the service default (enabled)."""
+    keys_secret_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN)] | None = None
+    """Secret to hold primaryKey, secondaryKey and endpoint; defaults to <metadata.name>-keys."""
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+    """Delete: deleting this object deletes the endpoint in Azure. Retain: it stays."""
+    subscription_ref: LocalObjectReference | None = None
+    """A ModelSubscription in this namespace to wait for (until Ready) instead of failing without one."""
+
+
+class ServerlessEndpointStatus(CommonStatus):
+    """What the operator last observed of the endpoint in Azure."""
+
+    inference_uri: str | None = None
+    """Base URI of the endpoint's inference API."""
+    endpoint_state: str | None = None
+    """Azure's endpointState: Creating, Online, Suspended, ..."""
+    provisioning_state: str | None = None
+    """Azure's provisioningState of the endpoint."""
+    azure_resource_id: str | None = None
+    """ARM id of the endpoint."""
+    keys_secret_name: str | None = None
+    """The Secret holding the keys."""
+
+
+class ServerlessEndpoint(ApiModel):
+    """A serverless (pay-as-you-go) inference endpoint for a catalog model."""
+
+    spec: ServerlessEndpointSpec
+    status: ServerlessEndpointStatus | None = None

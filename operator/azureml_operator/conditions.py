@@ -1,0 +1,83 @@
+"""Status conditions in the metav1.Condition shape, as pure functions over plain dicts.
+
+Each kind reports one `Ready` condition whose `reason` says exactly what a user can act on; the
+reasons are the constants below, documented in docs/conditions.md. `lastTransitionTime` changes
+only when the status flips, so re-reporting the same state writes nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+READY = "Ready"
+
+Condition = dict[str, Any]
+
+
+class Reason(StrEnum):
+    # Ready=True
+    SUCCEEDED = "Succeeded"
+    NOT_REQUIRED = "NotRequired"  # a Microsoft model needs no Marketplace subscription
+    # Ready=False, waiting: the operator will get there by itself
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    WAITING_FOR_SUBSCRIPTION = "WaitingForSubscription"
+    WAITING_FOR_WORKSPACE = "WaitingForWorkspace"
+    THROTTLED = "Throttled"
+    AZURE_UNAVAILABLE = "AzureUnavailable"
+    # Ready=False, needs a person: a spec, credential or Azure-side change
+    INVALID_SPEC = "InvalidSpec"
+    CREDENTIAL_REJECTED = "CredentialRejected"
+    WORKSPACE_NOT_FOUND = "WorkspaceNotFound"
+    MODEL_NOT_FOUND = "ModelNotFound"
+    SUBSCRIPTION_MISSING = "SubscriptionMissing"
+    SUBSCRIPTION_INACTIVE = "SubscriptionInactive"
+    NAME_TAKEN = "NameTaken"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    CONFLICT = "Conflict"  # an Azure resource of that name exists and was not made by this object
+    PROVISIONING_FAILED = "ProvisioningFailed"
+    AZURE_REJECTED = "AzureRejected"
+    # Ready=Unknown
+    RECONCILE_SKIPPED = "ReconcileSkipped"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def get(conditions: list[Condition] | None, type_: str = READY) -> Condition | None:
+    return next((c for c in conditions or [] if c.get("type") == type_), None)
+
+
+def set_condition(
+    conditions: list[Condition] | None,
+    *,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    type_: str = READY,
+    now: str | None = None,
+) -> list[Condition]:
+    """A new list with `type_` set; the transition time is kept unless the status changes."""
+    old = get(conditions, type_)
+    transition = old["lastTransitionTime"] if old and old.get("status") == status else (now or now_iso())
+    new: Condition = {
+        "type": type_,
+        "status": status,
+        "reason": str(reason),
+        "message": message[:32768],
+        "lastTransitionTime": transition,
+    }
+    if generation is not None:
+        new["observedGeneration"] = generation
+    rest = [c for c in conditions or [] if c.get("type") != type_]
+    return [new, *rest] if type_ == READY else [*rest, new]
+
+
+def is_ready(conditions: list[Condition] | None) -> bool:
+    c = get(conditions)
+    return bool(c and c.get("status") == "True")

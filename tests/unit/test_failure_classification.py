@@ -1,0 +1,117 @@
+"""Every Azure failure lands in one class with a reason a user can act on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.rest import HttpRequest
+
+from azureml_operator.azure.classify import classify
+from azureml_operator.conditions import Reason
+from azureml_operator.errors import NotFound, Recoverable, Terminal, Throttled
+
+
+class _Response:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.headers = headers or {}
+        self.reason = "x"
+        self.request = HttpRequest("GET", "https://example.invalid/")
+        self._body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self.content_type = "application/json"
+
+    def body(self) -> bytes:
+        return self._body
+
+    def text(self, encoding: str | None = None) -> str:
+        return self._body.decode()
+
+
+def http_error(status: int, code: str, message: str, **headers: str) -> HttpResponseError:
+    cls = ClientAuthenticationError if status == 401 else HttpResponseError
+    return cls(response=_Response(status, code, message, headers))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "err, cls, reason",
+    [
+        (http_error(401, "AuthenticationFailed", "bad token"), Terminal, Reason.CREDENTIAL_REJECTED),
+        (http_error(403, "AuthorizationFailed", "no role"), Terminal, Reason.CREDENTIAL_REJECTED),
+        (
+            http_error(404, "ResourceGroupNotFound", "Resource group 'x' could not be found."),
+            Terminal,
+            Reason.WORKSPACE_NOT_FOUND,
+        ),
+        (
+            http_error(
+                404,
+                "ResourceNotFound",
+                "The Resource 'Microsoft.MachineLearningServices/workspaces/w' under "
+                "resource group 'rg' was not found.",
+            ),
+            Terminal,
+            Reason.WORKSPACE_NOT_FOUND,
+        ),
+        (
+            http_error(404, "UserError", "Model 'X' was not found in registry 'azureml-meta'."),
+            Terminal,
+            Reason.MODEL_NOT_FOUND,
+        ),
+        (
+            http_error(
+                404, "ResourceNotFound", "The serverless endpoint 'e' was not found in workspace 'w'."
+            ),
+            NotFound,
+            Reason.AZURE_REJECTED,
+        ),
+        (
+            http_error(
+                400, "UserError", "Marketplace subscription for model 'm' is missing in workspace 'w'."
+            ),
+            Terminal,
+            Reason.SUBSCRIPTION_MISSING,
+        ),
+        (
+            http_error(
+                409,
+                "UserError",
+                "Serverless endpoint name 'e' is not available. Please select a different name.",
+            ),
+            Terminal,
+            Reason.NAME_TAKEN,
+        ),
+        (http_error(400, "OutOfQuota", "Not enough quota available"), Terminal, Reason.QUOTA_EXCEEDED),
+        (
+            http_error(409, "Conflict", "Cannot update x: an operation is in progress"),
+            Recoverable,
+            Reason.AZURE_UNAVAILABLE,
+        ),
+        (
+            http_error(
+                409, "Conflict", "Workspace 'w' already has marketplace subscription 'a' for model 'm'"
+            ),
+            Terminal,
+            Reason.CONFLICT,
+        ),
+        (http_error(503, "ServiceUnavailable", "try later"), Recoverable, Reason.AZURE_UNAVAILABLE),
+        (http_error(400, "UserError", "Something new Azure says"), Terminal, Reason.AZURE_REJECTED),
+        (ServiceRequestError("connection refused"), Recoverable, Reason.AZURE_UNAVAILABLE),
+    ],
+)
+def test_classification(err: Exception, cls: type, reason: Reason) -> None:
+    failure = classify(err)
+    assert type(failure) is cls
+    assert failure.reason == reason
+    assert failure.message
+
+
+def test_throttling_carries_retry_after() -> None:
+    failure = classify(http_error(429, "SubscriptionRequestsThrottled", "slow down", **{"Retry-After": "7"}))
+    assert isinstance(failure, Throttled) and failure.retry_after == 7.0
+    assert "7 s" in failure.message
+
+
+def test_azure_message_is_kept_for_unknown_errors() -> None:
+    assert classify(http_error(400, "UserError", "A brand new rule")).message == "A brand new rule"

@@ -252,7 +252,14 @@ class OnlineEndpoints(Kind):
         self.refuse_if_busy(res, "regenerate the keys of")
         pending = dict(res.secrets)
         shadow = Resource(res.key, res.id, res.kind, res.workspace, res.name, {}, 0, 0, secrets=pending)
-        regenerate(shadow, ctx.body)
+        body = dict(ctx.body)
+        # azure-ai-ml sends the *current* key as keyValue (contract §3.4), yet its
+        # begin_regenerate_keys (and `az ml online-endpoint regenerate-keys`) rotates the key: a
+        # keyValue equal to the current key therefore asks for a new one; only another value sets it.
+        key_type = str(body.get("keyType", "")).lower()
+        if body.get("keyValue") and body.get("keyValue") == res.secrets.get(f"{key_type}Key"):
+            del body["keyValue"]
+        regenerate(shadow, body)
         res.extra["pendingKeys"] = shadow.secrets
         op = self.sim.start_operation(ctx, res, "regenerateKeys", "key_regeneration", result_status=204)
         return Reply(202, None, self.sim.location_headers(ctx, op))

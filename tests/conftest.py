@@ -9,8 +9,9 @@ import pytest
 
 from azureml_operator.testing.simulator.process import SimulatorProcess
 
-# Small enough that every long-running operation finishes within the SDK's first 1 s re-poll.
-CONTRACT_LATENCY_SCALE = 0.002
+# Small enough that every long-running operation (the longest, a deployment create, takes
+# 600 s x 0.001 = 0.6 s) finishes before the SDK's first re-poll after Retry-After: 1.
+CONTRACT_LATENCY_SCALE = 0.001
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,10 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "simulator_walkthrough.py"
 
 
 def test_walkthrough_runs_against_the_simulator(sim) -> None:
-    env = {**os.environ, "REQUESTS_CA_BUNDLE": str(sim.ca)}
+    # Creating an MLClient in this process wrote AZUREML_CURRENT_CLOUD (a process-global SDK side
+    # effect); a child that inherits a cloud name it never registered fails at `import azure.ai.ml`.
+    env = {k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"}
+    env["REQUESTS_CA_BUNDLE"] = str(sim.ca)
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), sim.base_url], env=env, capture_output=True, text=True, timeout=300
     )

@@ -67,6 +67,7 @@ class Simulator:
         self.api_versions: Counter[str] = Counter()
         self.throttled = 0
         self.inference: dict[str, Counter[str]] = {}
+        self.routers: dict[str, Any] = {}  # the data plane's per-endpoint routing state
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -405,6 +406,7 @@ class Simulator:
         self.throttled = 0
         self.faults.fired = 0
         self.inference.clear()
+        self.routers.clear()
         self.persist()
 
     def stats(self) -> dict[str, Any]:

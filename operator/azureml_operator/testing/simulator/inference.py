@@ -39,7 +39,7 @@ def _bad(message: str) -> DataPlaneError:
 
 
 @dataclass
-class _Router:
+class Router:
     """Smooth weighted round-robin plus a mirror accumulator, per online endpoint."""
 
     current: Counter[str] = field(default_factory=Counter)
@@ -64,7 +64,6 @@ class _Router:
 class DataPlane:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
-        self._routers: dict[str, _Router] = {}
 
     def handle(self, req: Request) -> Reply:
         try:
@@ -174,7 +173,8 @@ class DataPlane:
         }
         effective = res.extra.get("effective", {"traffic": {}, "mirrorTraffic": {}})
         named = req.headers.get("azureml-model-deployment", "").strip()
-        router = self._routers.setdefault(res.key, _Router())
+        # Keyed by creation time too: a deleted and recreated endpoint starts a fresh rotation.
+        router = self.sim.routers.setdefault(f"{res.key}@{res.created_at}", Router())
         if named:
             dep = deployments.get(named.lower())
             if not self._servable(dep):

@@ -64,6 +64,8 @@ class SimulatorProcess:
         self.base_url = ""
         self.ca = Path()
         self.log_path = Path(self._tmp.name) / "simulator.log"
+        self._previous_bundle: str | None = None
+        self._trusted = False
 
     def start(self) -> SimulatorProcess:
         log = self.log_path.open("a")
@@ -97,6 +99,13 @@ class SimulatorProcess:
 
     def close(self) -> None:
         self.stop()
+        # The CA is about to disappear: give the process back the trust store it had before.
+        if self._trusted and os.environ.get("REQUESTS_CA_BUNDLE") == str(self.ca):
+            if self._previous_bundle is None:
+                os.environ.pop("REQUESTS_CA_BUNDLE", None)
+            else:
+                os.environ["REQUESTS_CA_BUNDLE"] = self._previous_bundle
+        self._trusted = False
         self._tmp.cleanup()
 
     def __enter__(self) -> SimulatorProcess:
@@ -110,7 +119,10 @@ class SimulatorProcess:
         self.close()
 
     def trust(self) -> None:
-        """Make `requests` (and so the SDK) in this process trust the simulator's CA."""
+        """Make `requests` (and so the SDK) in this process trust the simulator's CA, until `close()`."""
+        if not self._trusted:
+            self._previous_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+            self._trusted = True
         os.environ["REQUESTS_CA_BUNDLE"] = str(self.ca)
 
     def ml_client(

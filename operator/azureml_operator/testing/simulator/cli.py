@@ -43,9 +43,25 @@ def _workspace(text: str) -> WorkspaceSeed:
 
 
 def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    try:
+        value = float(text)
+    except ValueError:
+        # Without this argparse reports "invalid _positive value", naming a private function.
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number greater than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    # Checked here: an out-of-range port used to reach socket.bind and end in an OverflowError
+    # traceback instead of a usage error.
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {value}")
     return value
 
 
@@ -55,7 +71,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=8443, help="port to listen on; 0 picks a free one (default 8443)"
+        "--port", type=_port, default=8443, help="port to listen on; 0 picks a free one (default 8443)"
     )
     p.add_argument(
         "--cert-dir",
@@ -92,6 +108,31 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _add_missing_workspaces(sim: Any, seeds: tuple[WorkspaceSeed, ...]) -> None:
+    """Seed `--workspace`s that a loaded `--state-file` does not know yet.
+
+    A loaded state replaces the seeded one wholesale, so a workspace added to the command line
+    between two runs on the same state file used to be silently missing (every call 404).
+    """
+    from azureml_operator.testing.simulator.state import State
+
+    used = {w.workspace_id for w in sim.state.workspaces.values()}
+    fresh = State.seeded(seeds).workspaces
+    n = len(fresh)
+    added = False
+    for key, ws in fresh.items():
+        if key in sim.state.workspaces:
+            continue
+        while ws.workspace_id in used:  # keep properties.workspaceId unique
+            ws.workspace_id = f"00000000-0000-0000-0000-{0xABCD + n:012x}"
+            n += 1
+        used.add(ws.workspace_id)
+        sim.state.workspaces[key] = ws
+        added = True
+    if added:
+        sim.persist()
+
+
 def run(args: argparse.Namespace) -> int:
     from azureml_operator.testing.simulator.core import Simulator
     from azureml_operator.testing.simulator.server import serve, server_ssl_context, url_host
@@ -123,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         certs = ensure_certificates(cert_dir, args.host)
         sim = Simulator(config, state_file=args.state_file)
+        _add_missing_workspaces(sim, seeds)
         ssl_context = server_ssl_context(str(certs.cert), str(certs.key))
 
         async def main() -> None:
@@ -139,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
             )
 
         asyncio.run(main())
-    except OSError as e:
+    except (OSError, ValueError) as e:
+        # ValueError: an unreadable --state-file (state.load says which and why).
         print(f"azureml-operator simulator: {e}", file=sys.stderr)
         return 1
     finally:

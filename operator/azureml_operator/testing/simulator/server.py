@@ -59,16 +59,20 @@ def make_app(sim: Simulator) -> web.Application:
         raw = await request.read()
         body: Any = None
         path = request.path
+        bad_content: ArmError | None = None
         if raw.strip():
             try:
                 body = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as e:
-                err = ArmError(
+                bad_content = ArmError(
                     400,
                     "InvalidRequestContent",
                     f"The request content was invalid and could not be deserialized: '{e}'.",
                 )
-                return _json_response(Reply(400, err.body()), ids)
+                # ARM authenticates (and throttles) a request before it reads the content: an
+                # unauthenticated request with a broken body gets 401, not 400, and is counted.
+                if not path.startswith("/subscriptions/"):
+                    return _json_response(Reply(400, bad_content.body()), ids)
         req = Request(
             request.method, path, dict(request.query), request.headers, f"https://{request.host}", body
         )
@@ -99,6 +103,8 @@ def make_app(sim: Simulator) -> web.Application:
             admitted = sim.admit(req)
             if isinstance(admitted, Reply):
                 return _json_response(admitted, ids)
+            if bad_content is not None:
+                return _json_response(Reply(400, bad_content.body(), admitted.headers), ids)
             await _delay(admitted)
             return _json_response(sim.dispatch(req, admitted), ids)
         # Registry discovery and registry model reads (made best-effort by the SDK when deploying a

@@ -158,6 +158,11 @@ def save(state: State, path: Path) -> None:
 
 
 def load(path: Path) -> State | None:
+    """The saved state, None when there is no file; ValueError (naming the file) when unreadable."""
     if not path.exists():
         return None
-    return State.from_json(json.loads(path.read_text()))
+    # A corrupt or foreign file used to escape as a bare JSONDecodeError/KeyError traceback.
+    try:
+        return State.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"cannot load simulator state file {path}: {e!r}") from e

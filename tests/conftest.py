@@ -22,18 +22,8 @@ def simulator() -> Iterator[SimulatorProcess]:
 
 @pytest.fixture
 def sim(simulator: SimulatorProcess) -> SimulatorProcess:
-    """The session's simulator, reset to its seeded state (and default throttling) for this test."""
+    """The session's simulator, reset to its seeded state (faults, throttling and latency too) for this test."""
     simulator.admin("POST", "reset")
-    simulator.admin(
-        "POST",
-        "throttle",
-        {
-            "enabled": True,
-            "reads": {"capacity": 250, "refillPerSecond": 25},
-            "writes": {"capacity": 200, "refillPerSecond": 10},
-            "deletes": {"capacity": 200, "refillPerSecond": 10},
-        },
-    )
     return simulator
 
 

@@ -62,7 +62,7 @@ def _handle(sim: Simulator, req: Request) -> Reply:
             rules = raw if isinstance(raw, list) else [raw]
             if not rules:
                 raise _bad("No fault rules given.")
-            added = [sim.faults.add(r).to_json() for r in rules]
+            added = [r.to_json() for r in sim.faults.add_all(rules)]
             return Reply(201, {"faults": added})
         case ("DELETE", "faults"):
             sim.faults.clear()

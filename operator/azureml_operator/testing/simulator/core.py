@@ -400,7 +400,7 @@ class Simulator:
         self.config = self._initial_config
         self.state = State.seeded(self.config.workspaces)
         self.faults.clear()
-        self.throttle.reconfigure(self.throttle.config)
+        self.throttle.reconfigure(self.config.throttle)
         self.requests.clear()
         self.api_versions.clear()
         self.throttled = 0

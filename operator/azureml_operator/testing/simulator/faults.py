@@ -104,13 +104,26 @@ class Faults:
     def __init__(self, seed: int = 0) -> None:
         self.rules: list[FaultRule] = []
         self._ids = itertools.count(1)
+        self._seed = seed
         self._rng = random.Random(seed)
         self.fired = 0
 
     def clear(self) -> None:
         self.rules.clear()
+        # Re-seed, so that `rate` rules fire in the same pattern after every reset (or clear):
+        # otherwise what a test sees depended on how many draws earlier tests had made.
+        self._rng = random.Random(self._seed)
 
     def add(self, raw: Any) -> FaultRule:
+        return self.add_all([raw])[0]
+
+    def add_all(self, raws: list[Any]) -> list[FaultRule]:
+        """Validate every rule first, so that a batch with one bad rule adds none of them."""
+        rules = [self._parse(raw) for raw in raws]
+        self.rules.extend(rules)
+        return rules
+
+    def _parse(self, raw: Any) -> FaultRule:
         if not isinstance(raw, dict):
             raise _bad("A fault rule must be a JSON object.")
         for key, value in raw.items():
@@ -147,7 +160,6 @@ class Faults:
             raise _bad("A fault rule needs 'status', 'latencyMs' or 'failOperation'.")
         if rule.status is not None and rule.fail_operation:
             raise _bad("A fault rule answers with 'status' or fails the operation, not both.")
-        self.rules.append(rule)
         return rule
 
     def fire(self, method: str, resource_type: str, action: str, name: str) -> Firing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from azureml_operator.testing.simulator import validate
 from azureml_operator.testing.simulator.errors import ArmError, user_error
 from azureml_operator.testing.simulator.messages import Ctx, Reply
 from azureml_operator.testing.simulator.state import Operation, Resource, resource_key
@@ -89,6 +90,34 @@ class Kind:
 
     def check_parent(self, ctx: Ctx, *, for_delete: bool = False) -> None:
         """Raise when the parent resource (if any) is missing; workspaces are checked by the core."""
+
+    # -- rules several kinds share ---------------------------------------------------------------
+
+    def require_workspace_location(self, ctx: Ctx) -> None:
+        """Tracked resources live in their workspace's region; `location` is required and must match."""
+        location = validate.string(ctx.body, "location", required=True) or ""
+        if location.replace(" ", "").lower() != ctx.ws.location:
+            raise user_error(
+                f"The location '{location}' does not match the location '{ctx.ws.location}' of workspace "
+                f"'{ctx.ws.name}'.",
+                target="location",
+            )
+
+    def holder_of_name_in_region(self, ctx: Ctx) -> Resource | None:
+        """The resource of this kind already using the name in the workspace's region, in any workspace.
+
+        Endpoint names are part of DNS names (`<name>.<region>...`), hence unique per region."""
+        name = (ctx.name or "").lower()
+        return next(
+            (
+                r
+                for r in self.sim.state.resources.values()
+                if r.kind == self.type_name
+                and r.name.lower() == name
+                and self.sim.workspace_of(r).location == ctx.ws.location
+            ),
+            None,
+        )
 
     # -- lookup -------------------------------------------------------------------------------
 

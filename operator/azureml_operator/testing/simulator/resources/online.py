@@ -83,13 +83,7 @@ class OnlineEndpoints(Kind):
         body = ctx.body
         if res is None:
             validate.name(ctx.name, validate.ENDPOINT_NAME, self.display, validate.ENDPOINT_RULE)
-        location = validate.string(body, "location", required=True) or ""
-        if location.replace(" ", "").lower() != ctx.ws.location:
-            raise user_error(
-                f"The location '{location}' does not match the location '{ctx.ws.location}' of "
-                f"workspace '{ctx.ws.name}'.",
-                target="location",
-            )
+        self.require_workspace_location(ctx)
         props = validate.obj(body, "properties", required=True) or {}
         auth_mode = validate.enum(props, "authMode", AUTH_MODES, "properties", required=True)
         if props.get("compute"):
@@ -136,7 +130,13 @@ class OnlineEndpoints(Kind):
             op = self.sim.start_operation(ctx, res, "update", "online_endpoint_update")
             return self.accepted_put(ctx, res, op, created=False)
 
-        self._check_name_free(ctx)
+        if self.holder_of_name_in_region(ctx) is not None:
+            raise ArmError(
+                409,
+                "Conflict",
+                f"An online endpoint named '{ctx.name}' already exists in region '{ctx.ws.location}'. "
+                "Endpoint names must be unique within a region.",
+            )
         in_region = [
             r
             for r in self.sim.state.resources.values()
@@ -163,20 +163,6 @@ class OnlineEndpoints(Kind):
     def _sub_region(self, res: Resource) -> tuple[str, str]:
         ws = self.sim.workspace_of(res)
         return ws.subscription.lower(), ws.location
-
-    def _check_name_free(self, ctx: Ctx) -> None:
-        for other in self.sim.state.resources.values():
-            if (
-                other.kind == self.type_name
-                and other.name.lower() == (ctx.name or "").lower()
-                and self.sim.workspace_of(other).location == ctx.ws.location
-            ):
-                raise ArmError(
-                    409,
-                    "Conflict",
-                    f"An online endpoint named '{ctx.name}' already exists in region '{ctx.ws.location}'. "
-                    "Endpoint names must be unique within a region.",
-                )
 
     def deployments(self, res: Resource) -> dict[str, Resource]:
         return {d.name.lower(): d for d in self.sim.state.children(res.key, OnlineDeployments.type_name)}
@@ -358,13 +344,7 @@ class OnlineDeployments(Kind):
         body = ctx.body
         if res is None:
             validate.name(ctx.name, validate.ENDPOINT_NAME, self.display, validate.ENDPOINT_RULE)
-        location = validate.string(body, "location", required=True) or ""
-        if location.replace(" ", "").lower() != ctx.ws.location:
-            raise user_error(
-                f"The location '{location}' does not match the location '{ctx.ws.location}' of "
-                f"workspace '{ctx.ws.name}'.",
-                target="location",
-            )
+        self.require_workspace_location(ctx)
         limits = self.sim.config.limits
         sku = validate.obj(body, "sku") or {}
         capacity = validate.integer(

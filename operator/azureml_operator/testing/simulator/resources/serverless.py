@@ -56,13 +56,7 @@ class ServerlessEndpoints(Kind):
         body = ctx.body
         if res is None:
             validate.name(ctx.name, NAME, self.display, NAME_RULE)
-        location = validate.string(body, "location", required=True) or ""
-        if location.replace(" ", "").lower() != ctx.ws.location:
-            raise user_error(
-                f"The location '{location}' does not match the location '{ctx.ws.location}' of workspace "
-                f"'{ctx.ws.name}'.",
-                target="location",
-            )
+        self.require_workspace_location(ctx)
         sku = validate.obj(body, "sku") or {"name": "Consumption"}
         sku_name = validate.enum(sku, "name", ("Consumption",), "sku", required=True)
         props = validate.obj(body, "properties", required=True) or {}
@@ -113,7 +107,12 @@ class ServerlessEndpoints(Kind):
                 f"Available regions: {', '.join(sorted(ref.model.serverless_regions))}.",
                 target="properties.modelSettings.modelId",
             )
-        self._check_name_free(ctx)
+        if self.holder_of_name_in_region(ctx) is not None:
+            raise ArmError(
+                409,
+                "UserError",
+                f"Serverless endpoint name '{ctx.name}' is not available. Please select a different name.",
+            )
         for other in self.sim.state.in_workspace(ctx.ws.key, self.type_name):
             if other.properties["modelSettings"]["modelId"].lower() == model_id.lower():
                 # "We currently limit one deployment per model per workspace"; the error is UNVERIFIED.
@@ -141,19 +140,6 @@ class ServerlessEndpoints(Kind):
             res.extra["marketplaceSubscriptionId"] = subscription.id
         op = self.sim.start_operation(ctx, res, "create", "serverless_create")
         return self.accepted_put(ctx, res, op, created=True)
-
-    def _check_name_free(self, ctx: Ctx) -> None:
-        for other in self.sim.state.resources.values():
-            if (
-                other.kind == self.type_name
-                and other.name.lower() == (ctx.name or "").lower()
-                and self.sim.workspace_of(other).location == ctx.ws.location
-            ):
-                raise ArmError(
-                    409,
-                    "UserError",
-                    f"Serverless endpoint name '{ctx.name}' is not available. Please select a different name.",
-                )
 
     def delete(self, ctx: Ctx, res: Resource) -> Reply:
         return self.accepted_delete(ctx, res, "serverless_delete")

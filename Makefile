@@ -20,12 +20,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests examples
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests examples
+	$(BIN)/ruff format --check operator tests examples
 
 # A local Azure ML control plane on https://127.0.0.1:8443; its CA lands in .sim/ca.pem.
 simulator: $(STAMP)

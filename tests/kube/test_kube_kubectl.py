@@ -1,0 +1,111 @@
+"""kubectl 1.32 against the stand-in: apply, get (server-side printing with the CRD's printer
+columns), label, create secret (protobuf), delete, and the server's refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from kube_helpers import LLAMA, eventually
+from kubernetes import client
+
+from azureml_operator.testing.kube.process import KubeProcess
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
+    pytest.mark.usefixtures("project_crds"),
+]
+
+ENDPOINT = f"""\
+apiVersion: azureml.dev/v1alpha1
+kind: ServerlessEndpoint
+metadata:
+  name: chat
+  namespace: {{ns}}
+spec:
+  modelId: {LLAMA}
+"""
+
+
+def _kubectl(
+    kube: KubeProcess, cache: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(kube.kubeconfig), "--cache-dir", str(cache), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_apply_get_delete_a_custom_resource(kube: KubeProcess, tmp_path: Path, ns: str) -> None:
+    manifest = ENDPOINT.format(ns=ns)
+    created = _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=manifest)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "serverlessendpoint.azureml.dev/chat created"
+    unchanged = _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=manifest)
+    assert unchanged.stdout.strip() == "serverlessendpoint.azureml.dev/chat unchanged"
+    configured = _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=manifest + "  contentSafety: Disabled\n")
+    assert configured.stdout.strip() == "serverlessendpoint.azureml.dev/chat configured", configured.stderr
+
+    table = _kubectl(kube, tmp_path, "get", "amlsls", "-n", ns)
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "STATE", "URI", "AGE"]
+    assert row.split()[0] == "chat"
+    wide = _kubectl(kube, tmp_path, "get", "serverlessendpoints", "chat", "-n", ns, "-o", "wide")
+    assert "MODEL" in wide.stdout and LLAMA in wide.stdout
+    as_json = json.loads(_kubectl(kube, tmp_path, "get", "amlsls", "chat", "-n", ns, "-o", "json").stdout)
+    assert as_json["spec"] == {
+        "modelId": LLAMA,
+        "authMode": "Key",
+        "deletionPolicy": "Delete",
+        "contentSafety": "Disabled",
+    }
+    by_category = _kubectl(kube, tmp_path, "get", "azureml", "-n", ns, "-o", "name")
+    assert by_category.stdout.strip() == "serverlessendpoint.azureml.dev/chat"
+
+    deleted = _kubectl(kube, tmp_path, "delete", "-f", "-", stdin=manifest)
+    assert deleted.returncode == 0 and 'serverlessendpoint.azureml.dev "chat" deleted' in deleted.stdout
+    assert "No resources found" in _kubectl(kube, tmp_path, "get", "amlsls", "-n", ns).stderr
+
+
+def test_kubectl_shows_the_servers_refusals(kube: KubeProcess, tmp_path: Path, ns: str) -> None:
+    versioned = ENDPOINT.format(ns=ns).replace(LLAMA, f"{LLAMA}/versions/2")
+    refused = _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=versioned)
+    assert refused.returncode != 0
+    assert 'The ServerlessEndpoint "chat" is invalid' in refused.stderr and "spec.modelId" in refused.stderr
+    unknown = _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=ENDPOINT.format(ns=ns) + "  bogus: 1\n")
+    assert unknown.returncode != 0 and 'unknown field "spec.bogus"' in unknown.stderr
+    _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=ENDPOINT.format(ns=ns))
+    other = ENDPOINT.format(ns=ns).replace("Meta-Llama-3-8B-Instruct", "Other")
+    immutable = _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=other)
+    assert immutable.returncode != 0 and "modelId is immutable" in immutable.stderr
+
+
+def test_builtins_through_kubectl(kube: KubeProcess, core: client.CoreV1Api, tmp_path: Path, ns: str) -> None:
+    created = _kubectl(
+        kube, tmp_path, "create", "secret", "generic", "creds", "-n", ns, "--from-literal=key=s3cret"
+    )
+    assert created.returncode == 0, created.stderr
+    assert core.read_namespaced_secret("creds", ns).data == {"key": "czNjcmV0"}
+    assert (
+        _kubectl(kube, tmp_path, "create", "configmap", "cfg", "-n", ns, "--from-literal=a=b").returncode == 0
+    )
+    assert _kubectl(kube, tmp_path, "label", "configmap", "cfg", "-n", ns, "tier=web").returncode == 0
+    listed = _kubectl(kube, tmp_path, "get", "cm", "-n", ns, "-l", "tier=web", "-o", "name")
+    assert listed.stdout.strip() == "configmap/cfg"
+    namespace = f"{ns}-kubectl"
+    assert _kubectl(kube, tmp_path, "create", "namespace", namespace).returncode == 0
+    assert (
+        _kubectl(kube, tmp_path, "get", "ns", namespace, "-o", "jsonpath={.status.phase}").stdout == "Active"
+    )
+    assert _kubectl(kube, tmp_path, "delete", "namespace", namespace).returncode == 0
+    eventually(
+        lambda: namespace not in {n.metadata.name for n in core.list_namespace().items}, "namespace gone"
+    )

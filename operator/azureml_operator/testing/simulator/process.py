@@ -13,23 +13,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from azureml_operator.testing.child import ReadyLineProcess
 from azureml_operator.testing.simulator.config import DEFAULT_WORKSPACE
 
 _READY = re.compile(r"^ready (?P<url>https://\S+) ca=(?P<ca>.+)$")
 
 
-class SimulatorProcess:
+class SimulatorProcess(ReadyLineProcess):
+    ready_pattern = _READY
+    what = "simulator"
+
     def __init__(
         self,
         *,
@@ -40,8 +38,8 @@ class SimulatorProcess:
         extra_args: list[str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="azureml-sim-")
-        self.cert_dir = cert_dir or Path(self._tmp.name) / "certs"
+        super().__init__([], tmp_prefix="azureml-sim-", startup_timeout=startup_timeout)
+        self.cert_dir = cert_dir or self.tmp_dir / "certs"
         self.state_file = state_file
         self.port = port
         self.args = [
@@ -59,43 +57,14 @@ class SimulatorProcess:
         ]
         if state_file is not None:
             self.args += ["--state-file", str(state_file)]
-        self.startup_timeout = startup_timeout
-        self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.ca = Path()
-        self.log_path = Path(self._tmp.name) / "simulator.log"
         self._previous_bundle: str | None = None
         self._trusted = False
 
-    def start(self) -> SimulatorProcess:
-        log = self.log_path.open("a")
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=log, text=True)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                m = _READY.match(line.strip())
-                if m:
-                    self.base_url, self.ca = m["url"], Path(m["ca"])
-                    self.port = int(self.base_url.rsplit(":", 1)[1])
-                    return self
-                if not line and self.proc.poll() is not None:
-                    break
-        self.stop()
-        raise RuntimeError(f"simulator did not become ready; log:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
+    def on_ready(self, m: re.Match[str]) -> None:
+        self.base_url, self.ca = m["url"], Path(m["ca"])
+        self.port = int(self.base_url.rsplit(":", 1)[1])
 
     def close(self) -> None:
         self.stop()
@@ -106,17 +75,12 @@ class SimulatorProcess:
             else:
                 os.environ["REQUESTS_CA_BUNDLE"] = self._previous_bundle
         self._trusted = False
-        self._tmp.cleanup()
+        super().close()
 
     def __enter__(self) -> SimulatorProcess:
         self.start()
         self.trust()
         return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def trust(self) -> None:
         """Make `requests` (and so the SDK) in this process trust the simulator's CA, until `close()`."""

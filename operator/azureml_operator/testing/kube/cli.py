@@ -8,20 +8,13 @@ kubectl and the kubernetes client. Use `--port 0` for any free port.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
+from azureml_operator.testing.serving import port_arg, positive_arg, run_until_signalled, url_host
 
 
 def add_parser(sub: Any) -> None:
@@ -32,7 +25,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=8001, help="port to listen on; 0 picks a free one (default 8001)"
+        "--port", type=port_arg, default=8001, help="port to listen on; 0 picks a free one (default 8001)"
     )
     p.add_argument(
         "--kubeconfig-out",
@@ -49,7 +42,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--bookmark-interval",
-        type=_positive,
+        type=positive_arg,
         default=5.0,
         help="seconds between BOOKMARK events on watches that allow them (default 5)",
     )
@@ -125,19 +118,13 @@ def run(args: argparse.Namespace) -> int:
         kubeconfig = Path(tmp.name) / "kubeconfig"
     try:
 
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+        def ready(port: int) -> None:
+            url = f"http://{url_host(args.host)}:{port}"
+            path = write_kubeconfig(kubeconfig, url).resolve()
+            print(f"ready {url} kubeconfig={path}", flush=True)
 
-            def ready(port: int) -> None:
-                host = f"[{args.host}]" if ":" in args.host else args.host
-                url = f"http://{host}:{port}"
-                path = write_kubeconfig(kubeconfig, url).resolve()
-                print(f"ready {url} kubeconfig={path}", flush=True)
-
-            await serve(
+        run_until_signalled(
+            lambda stop: serve(
                 store,
                 args.host,
                 args.port,
@@ -146,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 bookmark_interval=args.bookmark_interval,
                 access_log=args.verbose,
             )
-
-        asyncio.run(main())
+        )
     except OSError as e:
         print(f"azureml-operator kube: {e}", file=sys.stderr)
         return 1

@@ -30,7 +30,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,6 +46,7 @@ from azureml_operator.testing.kube.errors import (
     success_status,
 )
 from azureml_operator.testing.kube.store import CRDS, NAMESPACES, Store
+from azureml_operator.testing.serving import serve_app
 
 log = logging.getLogger("azureml_operator.testing.kube")
 
@@ -426,29 +426,14 @@ async def serve(
     access_log: bool = False,
 ) -> None:
     """Serve until `stop` is set (forever without one). `on_ready` gets the bound port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
-    app = make_app(store, bookmark_interval=bookmark_interval)
-    # handler_cancellation: a watch whose client went away ends (and unsubscribes) at once.
-    runner = web.AppRunner(
-        app,
+    await serve_app(
+        make_app(store, bookmark_interval=bookmark_interval),
+        host,
+        port,
+        on_ready=on_ready,
+        stop=stop,
         access_log=log if access_log else None,
-        handle_signals=False,
+        before_cleanup=store.close_watches,
+        # A watch whose client went away ends (and unsubscribes) at once.
         handler_cancellation=True,
-        shutdown_timeout=1.0,
     )
-    await runner.setup()
-    site = web.SockSite(runner, sock)
-    await site.start()
-    try:
-        if on_ready is not None:
-            result = on_ready(bound)
-            if asyncio.iscoroutine(result):
-                await result
-        await (stop.wait() if stop is not None else asyncio.Event().wait())
-    finally:
-        store.close_watches()
-        await runner.cleanup()

@@ -7,14 +7,13 @@ scripts and tests can wait for it and read the port (use `--port 0` for any free
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from azureml_operator.testing.serving import port_arg, positive_arg, run_until_signalled, url_host
 from azureml_operator.testing.simulator.config import (
     DEFAULT_WORKSPACE,
     Bucket,
@@ -42,36 +41,13 @@ def _workspace(text: str) -> WorkspaceSeed:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        # Without this argparse reports "invalid _positive value", naming a private function.
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be a number greater than 0")
-    return value
-
-
-def _port(text: str) -> int:
-    # Checked here: an out-of-range port used to reach socket.bind and end in an OverflowError
-    # traceback instead of a usage error.
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be between 0 and 65535, got {value}")
-    return value
-
-
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "simulator", help="serve a local Azure ML ARM simulator over HTTPS", description=__doc__
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=_port, default=8443, help="port to listen on; 0 picks a free one (default 8443)"
+        "--port", type=port_arg, default=8443, help="port to listen on; 0 picks a free one (default 8443)"
     )
     p.add_argument(
         "--cert-dir",
@@ -88,7 +64,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--latency-scale",
-        type=_positive,
+        type=positive_arg,
         default=1.0,
         help="multiply realistic provisioning times by this (tests use e.g. 0.01)",
     )
@@ -135,7 +111,7 @@ def _add_missing_workspaces(sim: Any, seeds: tuple[WorkspaceSeed, ...]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from azureml_operator.testing.simulator.core import Simulator
-    from azureml_operator.testing.simulator.server import serve, server_ssl_context, url_host
+    from azureml_operator.testing.simulator.server import serve, server_ssl_context
     from azureml_operator.testing.simulator.tls import ensure_certificates
 
     logging.basicConfig(
@@ -167,20 +143,14 @@ def run(args: argparse.Namespace) -> int:
         _add_missing_workspaces(sim, seeds)
         ssl_context = server_ssl_context(str(certs.cert), str(certs.key))
 
-        async def main() -> None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+        def ready(port: int) -> None:
+            print(f"ready https://{url_host(args.host)}:{port} ca={certs.ca.resolve()}", flush=True)
 
-            def ready(port: int) -> None:
-                print(f"ready https://{url_host(args.host)}:{port} ca={certs.ca.resolve()}", flush=True)
-
-            await serve(
+        run_until_signalled(
+            lambda stop: serve(
                 sim, args.host, args.port, ssl_context, on_ready=ready, stop=stop, access_log=args.verbose
             )
-
-        asyncio.run(main())
+        )
     except (OSError, ValueError) as e:
         # ValueError: an unreadable --state-file (state.load says which and why).
         print(f"azureml-operator simulator: {e}", file=sys.stderr)

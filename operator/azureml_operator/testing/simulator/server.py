@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from azureml_operator.testing.serving import serve_app
 from azureml_operator.testing.simulator import admin
 from azureml_operator.testing.simulator.core import Admission, Simulator
 from azureml_operator.testing.simulator.errors import ArmError
@@ -121,10 +121,6 @@ async def _delay(admitted: Admission) -> None:
         await asyncio.sleep(admitted.firing.latency_ms / 1000)
 
 
-def url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 async def serve(
     sim: Simulator,
     host: str,
@@ -136,23 +132,15 @@ async def serve(
     access_log: bool = False,
 ) -> None:
     """Serve until `stop` is set (forever without one). `on_ready` gets the bound port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
-    runner = web.AppRunner(make_app(sim), access_log=log if access_log else None, handle_signals=False)
-    await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=1.0)
-    await site.start()
-    try:
-        if on_ready is not None:
-            result = on_ready(bound)
-            if asyncio.iscoroutine(result):
-                await result
-        await (stop.wait() if stop is not None else asyncio.Event().wait())
-    finally:
-        await runner.cleanup()
+    await serve_app(
+        make_app(sim),
+        host,
+        port,
+        ssl_context=ssl_context,
+        on_ready=on_ready,
+        stop=stop,
+        access_log=log if access_log else None,
+    )
 
 
 def server_ssl_context(cert: str, key: str) -> ssl.SSLContext:

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -23,15 +22,11 @@ from azureml_operator.testing.simulator import paths, state
 from azureml_operator.testing.simulator.config import SimulatorConfig
 from azureml_operator.testing.simulator.errors import ArmError
 from azureml_operator.testing.simulator.faults import Faults, Firing
-from azureml_operator.testing.simulator.kinds import Kind
+from azureml_operator.testing.simulator.kinds import Kind, iso
 from azureml_operator.testing.simulator.messages import Ctx, Reply, Request
 from azureml_operator.testing.simulator.state import Operation, Resource, State, Workspace
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Admission:

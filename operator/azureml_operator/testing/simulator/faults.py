@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from azureml_operator.testing.simulator.errors import ArmError
@@ -69,9 +69,8 @@ class FaultRule:
         return ArmError(status, code, self.message or f"Simulated fault (rule {self.id}).", headers=headers)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
         return {
-            "id": d["id"],
+            "id": self.id,
             "method": self.method,
             "resourceType": self.resource_type,
             "action": self.action,

@@ -227,8 +227,7 @@ class DataPlane:
                 {"deployment": dep.name, "model": model_name, "output": f"simulated score {digest}"},
                 headers,
             )
-        reply = self._complete(req, route, model_name, headers)
-        return reply
+        return self._complete(req, route, model_name, headers)
 
     # -- completions --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Each resource type subclasses `Kind` in its own module and supplies only its rul
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from azureml_operator.testing.simulator.core import Simulator
 
 ENVELOPE_FIELDS = ("location", "tags", "sku", "identity", "kind")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Kind:
@@ -163,13 +168,8 @@ class Kind:
     # -- listing and rendering ----------------------------------------------------------------
 
     def list_items(self, ctx: Ctx) -> list[Resource]:
-        prefix = self.arm_id(ctx).lower() + "/"  # the collection's own id
-        items = [
-            r
-            for r in self.sim.state.resources.values()
-            if r.kind == self.type_name and r.key.lower().startswith(prefix)
-        ]
-        return sorted(items, key=lambda r: r.created_at)
+        parent = self.arm_id(ctx).rsplit("/", 1)[0].lower()  # the collection's parent
+        return sorted(self.sim.state.children(parent, self.type_name), key=lambda r: r.created_at)
 
     def list(self, ctx: Ctx) -> Reply:
         items = [self.render(ctx, r) for r in self.list_items(ctx)]
@@ -193,8 +193,6 @@ class Kind:
         for f in ENVELOPE_FIELDS:
             if f in res.body:
                 doc[f] = res.body[f]
-        from azureml_operator.testing.simulator.core import iso
-
         doc["systemData"] = {
             "createdAt": iso(res.created_at),
             "createdBy": "sim-user@contoso.com",

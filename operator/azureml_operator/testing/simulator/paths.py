@@ -7,7 +7,7 @@ a workspace gets ARM's `InvalidResourceType`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from azureml_operator.testing.simulator.errors import ArmError
 
@@ -48,7 +48,6 @@ class ArmPath:
     names: tuple[str | None, ...] = ()
     action: str | None = None
     operation: tuple[str, str, str] | None = None  # (status|result, location, id)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_type(self) -> str:

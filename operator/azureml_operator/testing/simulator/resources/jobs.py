@@ -45,11 +45,12 @@ _INT_PARAMS = {
     "per_device_eval_batch_size": (1, 32),
     "gradient_accumulation_steps": (1, 64),
 }
+# (low, high, low excluded): a learning rate of 0 trains nothing.
 _FLOAT_PARAMS = {
-    "learning_rate": (0.0, 1.0),
-    "learning_rate_multiplier": (0.0, 10.0),
-    "weight_decay": (0.0, 1.0),
-    "warmup_ratio": (0.0, 1.0),
+    "learning_rate": (0.0, 1.0, True),
+    "learning_rate_multiplier": (0.0, 10.0, False),
+    "weight_decay": (0.0, 1.0, False),
+    "warmup_ratio": (0.0, 1.0, False),
 }
 
 
@@ -63,18 +64,17 @@ def _check_hyperparameters(params: dict[str, str]) -> int:
                     f"Hyperparameter '{key}' must be an integer between {lo} and {hi}; got '{raw}'.",
                     target=f"properties.fineTuningDetails.hyperParameters.{key}",
                 )
-    for key, (flo, fhi) in _FLOAT_PARAMS.items():
+    for key, (flo, fhi, exclusive) in _FLOAT_PARAMS.items():
         if key in params:
             raw = params[key]
             try:
                 value = float(raw)
             except ValueError:
-                value = float("nan")
-            if not flo < value <= fhi if key == "learning_rate" else not flo <= value <= fhi:
+                value = float("nan")  # fails every comparison below
+            if not ((flo < value) if exclusive else (flo <= value)) or not value <= fhi:
+                bounds = f"in ({flo}, {fhi}]" if exclusive else f"between {flo} and {fhi}"
                 raise user_error(
-                    f"Hyperparameter '{key}' must be a number in ({flo}, {fhi}]; got '{raw}'."
-                    if key == "learning_rate"
-                    else f"Hyperparameter '{key}' must be a number between {flo} and {fhi}; got '{raw}'.",
+                    f"Hyperparameter '{key}' must be a number {bounds}; got '{raw}'.",
                     target=f"properties.fineTuningDetails.hyperParameters.{key}",
                 )
     return int(params.get("num_train_epochs", "1"))
@@ -177,7 +177,7 @@ class Jobs(Kind):
                 queue, "jobTier", ("Null", "Spot", "Basic", "Standard", "Premium"), "properties.queueSettings"
             )
 
-        stored_details = {k: v for k, v in details.items()}
+        stored_details = dict(details)
         envelope = {
             "displayName": validate.string(props, "displayName", "properties", default=ctx.name),
             "description": validate.string(props, "description", "properties"),
@@ -298,7 +298,7 @@ class Jobs(Kind):
 
     def render(self, ctx: Ctx, res: Resource) -> dict[str, Any]:
         doc = self.envelope(res)
-        props = {k: v for k, v in res.properties.items()}
+        props = dict(res.properties)
         status = res.extra["status"]
         props["status"] = status
         # Never null: the SDK's job parser dereferences it (contract §6 row 7).
@@ -393,16 +393,11 @@ class Models(_ReadOnly):
     arm_type = "Microsoft.MachineLearningServices/workspaces/models"
     display = "model"
 
-    def versions(self, ws_key: str, ws_id: str, name: str) -> list[Resource]:
-        prefix = f"{ws_id}/models/{name}/versions/".lower()
-        return [
-            r
-            for r in self.sim.state.resources.values()
-            if r.kind == ModelVersions.type_name and r.key.startswith(prefix)
-        ]
+    def versions(self, ws_id: str, name: str) -> list[Resource]:
+        return self.sim.state.children(f"{ws_id}/models/{name}".lower(), ModelVersions.type_name)
 
     def find(self, ctx: Ctx) -> Resource | None:
-        versions = self.versions(ctx.ws.key, ctx.ws.id, ctx.name or "")
+        versions = self.versions(ctx.ws.id, ctx.name or "")
         if not versions:
             return None
         latest = max(versions, key=lambda r: int(r.name))
@@ -440,7 +435,7 @@ class Models(_ReadOnly):
         return out
 
     def delete(self, ctx: Ctx, res: Resource) -> Reply:
-        for v in self.versions(ctx.ws.key, ctx.ws.id, ctx.name or ""):
+        for v in self.versions(ctx.ws.id, ctx.name or ""):
             self.sim.delete_resource(v)
         return Reply(200)
 

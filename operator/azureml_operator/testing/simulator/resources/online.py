@@ -17,7 +17,7 @@ from typing import Any
 
 from azureml_operator.testing.simulator import catalog, validate
 from azureml_operator.testing.simulator.errors import ArmError, user_error
-from azureml_operator.testing.simulator.kinds import Kind
+from azureml_operator.testing.simulator.kinds import Kind, iso
 from azureml_operator.testing.simulator.messages import Ctx, Reply
 from azureml_operator.testing.simulator.resources.serverless import new_keys, regenerate
 from azureml_operator.testing.simulator.state import Operation, Resource
@@ -236,8 +236,6 @@ class OnlineEndpoints(Kind):
         if action == "listKeys":
             return Reply(200, dict(res.secrets))
         self.refuse_if_busy(res, "regenerate the keys of")
-        pending = dict(res.secrets)
-        shadow = Resource(res.key, res.id, res.kind, res.workspace, res.name, {}, 0, 0, secrets=pending)
         body = dict(ctx.body)
         # azure-ai-ml sends the *current* key as keyValue (contract §3.4), yet its
         # begin_regenerate_keys (and `az ml online-endpoint regenerate-keys`) rotates the key: a
@@ -245,8 +243,7 @@ class OnlineEndpoints(Kind):
         key_type = str(body.get("keyType", "")).lower()
         if body.get("keyValue") and body.get("keyValue") == res.secrets.get(f"{key_type}Key"):
             del body["keyValue"]
-        regenerate(shadow, body)
-        res.extra["pendingKeys"] = shadow.secrets
+        res.extra["pendingKeys"] = regenerate(res.secrets, body)
         op = self.sim.start_operation(ctx, res, "regenerateKeys", "key_regeneration", result_status=204)
         return Reply(202, None, self.sim.location_headers(ctx, op))
 
@@ -530,8 +527,6 @@ class OnlineDeployments(Kind):
         return Reply(200, {"content": "\n".join(lines[-tail:] if tail else [])})
 
     def log_lines(self, res: Resource, container: str) -> list[str]:
-        from azureml_operator.testing.simulator.core import iso
-
         start = iso(res.created_at)
         if container == "StorageInitializer":
             return [

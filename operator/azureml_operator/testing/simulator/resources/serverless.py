@@ -34,15 +34,15 @@ def new_keys() -> dict[str, str]:
     return {"primaryKey": new_key(), "secondaryKey": new_key()}
 
 
-def regenerate(res: Resource, body: dict[str, Any]) -> None:
-    """Apply a regenerateKeys body `{keyType: Primary|Secondary, keyValue?}` to the resource's keys."""
+def regenerate(keys: dict[str, str], body: dict[str, Any]) -> dict[str, str]:
+    """The keys after a regenerateKeys body `{keyType: Primary|Secondary, keyValue?}`."""
     key_type = validate.enum(body, "keyType", ("Primary", "Secondary"), required=True)
     value = validate.string(body, "keyValue")
     if value is not None and not 16 <= len(value) <= 128:
         raise user_error(
             "The field 'keyValue' must be between 16 and 128 characters long.", target="keyValue"
         )
-    res.secrets[f"{str(key_type).lower()}Key"] = value or new_key()
+    return {**keys, f"{str(key_type).lower()}Key": value or new_key()}
 
 
 class ServerlessEndpoints(Kind):
@@ -146,7 +146,7 @@ class ServerlessEndpoints(Kind):
 
     def act(self, ctx: Ctx, res: Resource, action: str) -> Reply:
         if action == "regenerateKeys":
-            regenerate(res, ctx.body)
+            res.secrets = regenerate(res.secrets, ctx.body)
             res.modified_at = ctx.now
         return Reply(200, dict(res.secrets))
 

@@ -12,6 +12,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="azureml-operator", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from azureml_operator import running
+
+    running.add_parser(sub)
     from azureml_operator.testing.simulator import cli as simulator_cli
 
     simulator_cli.add_parser(sub)

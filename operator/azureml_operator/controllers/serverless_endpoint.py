@@ -1,0 +1,238 @@
+"""ServerlessEndpoint: keep the endpoint in Azure as the spec says, and its URI and keys in a Secret."""
+
+from __future__ import annotations
+
+from azureml_operator.azure.client import WorkspaceApi
+from azureml_operator.conditions import Reason
+from azureml_operator.controllers.common import (
+    Blocked,
+    Dependencies,
+    Obj,
+    client_for,
+    failure_verdict,
+    resolve_workspace,
+)
+from azureml_operator.errors import AzureFailure, Terminal
+from azureml_operator.kubeapi import SecretNotOwned
+from azureml_operator.reconcilers import serverless_endpoint as decide
+from azureml_operator.reconcilers.common import (
+    POLL_OPERATION,
+    RETRY_UNAVAILABLE,
+    WAIT_DEPENDENCY,
+    Event,
+    Ownership,
+    Verdict,
+    adopt_requested,
+    ownership,
+)
+from azureml_operator.reconcilers.model_subscription import same_model
+
+COLLECTION = "serverlessEndpoints"
+_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
+
+
+def azure_name(obj: Obj) -> str:
+    return obj.spec.get("endpointName") or obj.name
+
+
+def keys_secret_name(obj: Obj) -> str:
+    return obj.spec.get("keysSecretName") or f"{obj.name}-keys"
+
+
+def check_subscription(obj: Obj, deps: Dependencies, attempt: int) -> None:
+    """With spec.subscriptionRef, wait for that ModelSubscription instead of failing without it."""
+    ref = (obj.spec.get("subscriptionRef") or {}).get("name")
+    if ref is None:
+        return
+    sub = deps.lookups.subscription(obj.namespace, ref)
+    if sub is None:
+        raise Blocked(
+            Verdict.not_ready(
+                Reason.WAITING_FOR_SUBSCRIPTION,
+                f"waiting for ModelSubscription {ref}, which does not exist in namespace {obj.namespace}",
+                requeue_after=WAIT_DEPENDENCY.delay(attempt),
+            )
+        )
+    if sub.get("modelId") and not same_model(sub["modelId"], obj.spec["modelId"]):
+        raise Blocked(
+            Verdict.not_ready(
+                Reason.INVALID_SPEC,
+                f"spec.subscriptionRef names ModelSubscription {ref} for {sub['modelId']}, "
+                f"but this endpoint serves {obj.spec['modelId']}",
+            )
+        )
+    if not sub.get("ready"):
+        raise Blocked(
+            Verdict.not_ready(
+                Reason.WAITING_FOR_SUBSCRIPTION,
+                f"waiting for ModelSubscription {ref} to be Ready (now {sub.get('reason') or 'not reconciled'}"
+                f"{': ' + sub['message'] if sub.get('message') else ''})",
+                requeue_after=WAIT_DEPENDENCY.delay(attempt),
+            )
+        )
+
+
+async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
+    name = azure_name(obj)
+    resolved = await resolve_workspace(obj, deps, attempt)
+    check_subscription(obj, deps, attempt)
+    client = await client_for(resolved, deps)
+    want = decide.desired(
+        model_id=obj.spec["modelId"],
+        auth_mode=obj.spec.get("authMode") or "Key",
+        content_safety=obj.spec.get("contentSafety"),
+        namespace=obj.namespace,
+        name=obj.name,
+        uid=obj.uid,
+    )
+    doing = f"serverless endpoint {name}"
+    try:
+        observed = await client.get_serverless(name)
+        owner = None
+        if observed is not None:
+            owner = ownership(
+                observed_id=observed.id,
+                observed_tags=observed.tags,
+                recorded_id=obj.status.get("azureResourceId"),
+                uid=obj.uid,
+                adopt=adopt_requested(obj.annotations),
+            )
+        plan = decide.plan(
+            want=want,
+            name=name,
+            observed=observed,
+            owner=owner,
+            spec_changed_since_failure=obj.status.get("observedGeneration") != obj.generation,
+        )
+        fields = decide.status_fields(observed)
+        if owner in (Ownership.OURS, Ownership.ADOPT):
+            fields["azureResourceId"] = observed.id if observed else None
+        match plan.action:
+            case decide.Action.CREATE:
+                expected = resolved.target.child_id(COLLECTION, name)
+                await deps.kube.patch_status(
+                    obj.plural, obj.namespace, obj.name, {"azureResourceId": expected}
+                )
+                try:
+                    await client.begin_put_serverless(name, want)
+                except Terminal:
+                    await deps.kube.patch_status(
+                        obj.plural, obj.namespace, obj.name, {"azureResourceId": None}
+                    )
+                    raise
+                verdict = Verdict.not_ready(
+                    Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
+                )
+                verdict.fields["azureResourceId"] = expected
+                verdict.events.append(Event("Normal", "Creating", plan.message))
+                return verdict
+            case decide.Action.UPDATE:
+                await client.begin_put_serverless(name, decide.merged_tags(want, observed))
+                verdict = Verdict.not_ready(
+                    Reason.UPDATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
+                )
+                verdict.events.append(Event("Normal", "Updating", plan.message))
+                return verdict
+            case decide.Action.WAIT:
+                state = (observed.provisioning_state if observed else "") or ""
+                return Verdict.not_ready(
+                    _WAIT_REASONS.get(state.lower(), Reason.UPDATING),
+                    plan.message,
+                    requeue_after=POLL_OPERATION.delay(attempt),
+                    **fields,
+                )
+            case decide.Action.READY:
+                assert observed is not None
+                return await publish_keys(
+                    obj, deps, client, name, observed.inference_uri or "", plan.message, fields
+                )
+            case decide.Action.CONFLICT:
+                return Verdict.not_ready(Reason.CONFLICT, plan.message)
+            case decide.Action.FAILED:
+                return Verdict.not_ready(Reason.PROVISIONING_FAILED, plan.message, **fields)
+            case decide.Action.SUSPENDED:
+                return Verdict.not_ready(
+                    Reason.SUBSCRIPTION_INACTIVE,
+                    plan.message,
+                    requeue_after=WAIT_DEPENDENCY.delay(attempt),
+                    **fields,
+                )
+    except AzureFailure as failure:
+        verdict = failure_verdict(failure, attempt, doing)
+        if failure.reason is Reason.SUBSCRIPTION_MISSING:
+            verdict.message += "; create a ModelSubscription for the model (and name it in spec.subscriptionRef to wait for it)"
+            verdict.requeue_after = WAIT_DEPENDENCY.delay(attempt)
+        return verdict
+    raise AssertionError(f"unhandled plan {plan}")
+
+
+async def publish_keys(
+    obj: Obj,
+    deps: Dependencies,
+    client: WorkspaceApi,
+    name: str,
+    uri: str,
+    message: str,
+    fields: dict[str, object],
+) -> Verdict:
+    """Copy the URI and keys into the keys Secret; Ready only once they are there."""
+    keys = await client.get_serverless_keys(name)
+    secret = keys_secret_name(obj)
+    data = {"primaryKey": keys.primary, "secondaryKey": keys.secondary, "endpoint": uri}
+    try:
+        change = await deps.kube.apply_owned_secret(obj.namespace, secret, obj.owner_reference, data)
+    except SecretNotOwned as err:
+        return Verdict.not_ready(Reason.CONFLICT, str(err), **fields)
+    verdict = Verdict.ready(Reason.SUCCEEDED, message, keysSecretName=secret, **fields)
+    if change != "unchanged":
+        verdict.events.append(Event("Normal", "KeysPublished", f"URI and keys {change} in Secret {secret}"))
+    return verdict
+
+
+async def finalize(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
+    """Delete the endpoint in Azure if this object made (or adopted) it; `released` once it is gone.
+    The keys Secret goes with the object, through its ownerReference."""
+    name = azure_name(obj)
+    if not obj.status.get("azureResourceId"):
+        return Verdict.release("nothing in Azure to delete")
+    try:
+        resolved = await resolve_workspace(obj, deps, attempt)
+        client = await client_for(resolved, deps)
+    except Blocked as blocked:
+        return Verdict.release(
+            f"left serverless endpoint {name} in Azure: {blocked.verdict.message}",
+            Event(
+                "Warning",
+                "Orphaned",
+                f"could not delete serverless endpoint {name}: {blocked.verdict.message}",
+            ),
+        )
+    try:
+        observed = await client.get_serverless(name)
+        if observed is None:
+            return Verdict.release(f"serverless endpoint {name} is gone")
+        owner = ownership(
+            observed_id=observed.id,
+            observed_tags=observed.tags,
+            recorded_id=obj.status.get("azureResourceId"),
+            uid=obj.uid,
+            adopt=False,
+        )
+        if owner is not Ownership.OURS:
+            return Verdict.release(f"serverless endpoint {name} was not created by this object: left alone")
+        verdict = Verdict.not_ready(
+            Reason.DELETING,
+            f"deleting serverless endpoint {name}",
+            requeue_after=POLL_OPERATION.delay(attempt),
+        )
+        if (observed.provisioning_state or "").lower() != "deleting":
+            await client.begin_delete_serverless(name)
+            verdict.events.append(Event("Normal", "Deleting", verdict.message))
+        return verdict
+    except AzureFailure as failure:
+        if failure.reason is Reason.WORKSPACE_NOT_FOUND:
+            return Verdict.release(f"the workspace is gone, and serverless endpoint {name} with it")
+        verdict = failure_verdict(failure, attempt, f"deleting serverless endpoint {name}")
+        if verdict.requeue_after is None:
+            verdict.requeue_after = RETRY_UNAVAILABLE.delay(attempt)
+        return verdict

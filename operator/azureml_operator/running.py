@@ -1,0 +1,92 @@
+"""`azureml-operator run`: configure the process (trust, logging, metrics, health) and run kopf
+with the operator's handlers until a signal stops it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from azureml_operator import settings as settings_mod
+
+log = logging.getLogger("azureml_operator")
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run the operator against the cluster in KUBECONFIG (or in-cluster)",
+        description="Run the operator. Every flag has an AZUREML_OPERATOR_<FLAG> environment variable; "
+        "a port of 0 turns that endpoint off.",
+    )
+    settings_mod.add_arguments(parser)
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.set_defaults(func=main)
+
+
+def trust_extra_ca(bundle: str) -> Path:
+    """REQUESTS_CA_BUNDLE *replaces* the trust store (azure-ml-arm-contract.md §1.4), so the extra
+    CA is appended to certifi's (or the already-configured) bundle rather than set alone."""
+    import certifi
+
+    base = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+    combined = Path(tempfile.mkdtemp(prefix="azureml-operator-ca-")) / "ca-bundle.pem"
+    combined.write_text(Path(base).read_text() + "\n" + Path(bundle).read_text())
+    os.environ["REQUESTS_CA_BUNDLE"] = str(combined)
+    return combined
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = settings_mod.from_arguments(args)
+    except settings_mod.SettingsError as err:
+        print(f"azureml-operator run: {err}", file=sys.stderr)
+        return 2
+    if settings.ca_bundle:
+        trust_extra_ca(settings.ca_bundle)
+    os.environ.pop("AZUREML_CURRENT_CLOUD", None)  # a leftover from a parent MLClient breaks the SDK import
+    asyncio.run(operate(settings))
+    return 0
+
+
+async def operate(settings: settings_mod.Settings, *, stop_flag: asyncio.Event | None = None) -> None:
+    import kopf
+
+    from azureml_operator import metrics, wiring
+
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    wiring.register(registry, settings)
+    log.info(
+        "watching %s; ARM %s; default workspace %s",
+        "all namespaces" if settings.all_namespaces else ", ".join(settings.namespaces),
+        settings.arm_endpoint,
+        settings.default_workspace or "(none)",
+    )
+    await kopf.operator(
+        registry=registry,
+        memo=kopf.Memo(state=wiring.OperatorState(settings)),
+        clusterwide=settings.all_namespaces,
+        namespaces=list(settings.namespaces),
+        standalone=True,
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
+        stop_flag=stop_flag,
+    )

@@ -1,0 +1,152 @@
+"""`azureml-operator run`'s configuration: flags, each with an environment variable of the same
+meaning (flags win), parsed into one frozen `Settings` value that the rest of the operator is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from azureml_operator.azure.client import WorkspaceTarget
+from azureml_operator.azure.cloud import PUBLIC_ARM, normalise_base
+from azureml_operator.azure.credentials import is_loopback
+
+ENV_PREFIX = "AZUREML_OPERATOR_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = False
+    default_workspace: WorkspaceTarget | None = None
+    arm_endpoint: str = PUBLIC_ARM
+    ca_bundle: str | None = None
+    metrics_port: int = 8080
+    health_port: int = 8081
+    drift_interval: float = 600.0
+    azure_concurrency: int = 8
+    dev_credential: bool = False  # the operator's own identity is a static token (simulator only)
+
+    @property
+    def operator_credential_kind(self) -> str:
+        return "static" if self.dev_credential else "operator"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def parse_workspace(text: str) -> WorkspaceTarget:
+    """`SUBSCRIPTION/RESOURCE_GROUP/WORKSPACE`, or a workspace ARM id."""
+    parts = [p for p in text.strip().split("/") if p]
+    if len(parts) == 8 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
+        return WorkspaceTarget(parts[1], parts[3], parts[7])
+    if len(parts) == 3:
+        return WorkspaceTarget(*parts)
+    raise SettingsError(
+        f"default workspace {text!r} is not SUBSCRIPTION/RESOURCE_GROUP/WORKSPACE or an ARM id"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None = None) -> None:
+    env = os.environ if env is None else env
+
+    def default(name: str, fallback: str | None = None) -> str | None:
+        return env.get(ENV_PREFIX + name, fallback)
+
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        dest="namespaces",
+        help=f"watch this namespace (repeatable; env {ENV_PREFIX}NAMESPACES, comma-separated)",
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        "-A",
+        action="store_true",
+        default=default("ALL_NAMESPACES", "").lower() in ("1", "true", "yes"),
+        help=f"watch every namespace (env {ENV_PREFIX}ALL_NAMESPACES=true)",
+    )
+    parser.add_argument(
+        "--default-workspace",
+        default=default("DEFAULT_WORKSPACE"),
+        help="SUB/RG/WORKSPACE used by objects without spec.workspaceRef, with the operator's own identity",
+    )
+    parser.add_argument(
+        "--arm-endpoint", default=default("ARM_ENDPOINT", PUBLIC_ARM), help="Azure Resource Manager base URL"
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        default=default("CA_BUNDLE"),
+        help="extra PEM CA bundle to trust for ARM (added to certifi's)",
+    )
+    parser.add_argument("--metrics-port", type=int, default=int(default("METRICS_PORT", "8080") or 8080))
+    parser.add_argument("--health-port", type=int, default=int(default("HEALTH_PORT", "8081") or 8081))
+    parser.add_argument(
+        "--drift-interval",
+        type=float,
+        default=float(default("DRIFT_INTERVAL", "600") or 600),
+        help="seconds between drift checks of each object (jittered by up to 10 %%)",
+    )
+    parser.add_argument(
+        "--azure-concurrency",
+        type=int,
+        default=int(default("AZURE_CONCURRENCY", "8") or 8),
+        help="Azure calls in flight at once",
+    )
+    parser.add_argument(
+        "--dev-credential",
+        action="store_true",
+        default=default("DEV_CREDENTIAL", "").lower() in ("1", "true", "yes"),
+        help="use a static development token as the operator's identity (loopback ARM endpoints only)",
+    )
+    parser.set_defaults(_env_namespaces=default("NAMESPACES"))
+
+
+def from_arguments(args: argparse.Namespace) -> Settings:
+    namespaces = tuple(args.namespaces or ())
+    if not namespaces and not args.all_namespaces and args._env_namespaces:
+        namespaces = tuple(n.strip() for n in args._env_namespaces.split(",") if n.strip())
+    if not namespaces and not args.all_namespaces:
+        raise SettingsError(
+            "say which namespaces to watch: --namespace NAME (repeatable) or --all-namespaces"
+        )
+    try:
+        arm = normalise_base(args.arm_endpoint)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
+    if args.dev_credential and not is_loopback(arm):
+        raise SettingsError(
+            f"--dev-credential sends a static token and is only allowed with a loopback ARM endpoint, not {arm}"
+        )
+    if args.ca_bundle and not os.path.isfile(args.ca_bundle):
+        raise SettingsError(f"--ca-bundle {args.ca_bundle}: no such file")
+    for flag, port in (("--metrics-port", args.metrics_port), ("--health-port", args.health_port)):
+        if not 0 <= port <= 65535:
+            raise SettingsError(f"{flag} {port} is not a port number")
+    if args.drift_interval <= 0:
+        raise SettingsError("--drift-interval must be positive")
+    if args.azure_concurrency < 1:
+        raise SettingsError("--azure-concurrency must be at least 1")
+    return Settings(
+        namespaces=namespaces,
+        all_namespaces=bool(args.all_namespaces),
+        default_workspace=parse_workspace(args.default_workspace) if args.default_workspace else None,
+        arm_endpoint=arm,
+        ca_bundle=args.ca_bundle,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        drift_interval=args.drift_interval,
+        azure_concurrency=args.azure_concurrency,
+        dev_credential=bool(args.dev_credential),
+    )
+
+
+def parse(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(prog="azureml-operator run")
+    add_arguments(parser, env)
+    return from_arguments(parser.parse_args(list(argv)))

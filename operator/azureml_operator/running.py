@@ -29,6 +29,17 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(func=main)
 
 
+class RequeueIsNotAnError(logging.Filter):
+    """The operator polls Azure by raising kopf.TemporaryError, which kopf logs as an ERROR. A poll
+    is routine; the operator logs real failures itself (wiring.post), so these become DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed temporarily" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 def trust_extra_ca(bundle: str) -> Path:
     """REQUESTS_CA_BUNDLE *replaces* the trust store (azure-ml-arm-contract.md §1.4), so the extra
     CA is appended to certifi's (or the already-configured) bundle rather than set alone."""
@@ -49,6 +60,9 @@ def main(args: argparse.Namespace) -> int:
     )
     for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # One "this is an experimental method" line per SDK method used says nothing to an operator user.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
+    logging.getLogger("kopf.objects").addFilter(RequeueIsNotAnError())
     try:
         settings = settings_mod.from_arguments(args)
     except settings_mod.SettingsError as err:

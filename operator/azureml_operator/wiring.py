@@ -87,8 +87,19 @@ def to_obj(info: KindInfo, body: kopf.Body) -> Obj:
 
 
 def post(body: kopf.Body, events: list[Event]) -> None:
+    """Post Events, and log them: the log tells the same story as `kubectl get events`."""
     for event in events:
         target = event.regarding if event.regarding is not None else body
+        meta = target.get("metadata", {})
+        log.log(
+            logging.WARNING if event.type == "Warning" else logging.INFO,
+            "%s %s/%s: %s: %s",
+            target.get("kind"),
+            meta.get("namespace"),
+            meta.get("name"),
+            event.reason,
+            event.message,
+        )
         kopf.event(target, type=event.type, reason=event.reason, message=event.message[:1024])
 
 

@@ -1,0 +1,169 @@
+"""Helpers for the end-to-end tests (a uniquely named module: test directories are not packages):
+manifests, a small client for the custom objects, and polling with useful failure messages."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+ROOT = Path(__file__).parents[2]
+G, V = "azureml.dev", "v1alpha1"
+LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
+PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct"
+MISTRAL = "azureml://registries/azureml-mistral/models/Mistral-large-2407"
+SUB = "00000000-0000-0000-0000-000000000000"
+WS_ID = f"/subscriptions/{SUB}/resourceGroups/rg-sim/providers/Microsoft.MachineLearningServices/workspaces/ws-sim"
+PLURALS = {
+    "Workspace": "workspaces",
+    "ModelSubscription": "modelsubscriptions",
+    "ServerlessEndpoint": "serverlessendpoints",
+}
+T = TypeVar("T")
+
+
+def manifest(
+    kind: str, name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": f"{G}/{V}", "kind": kind, "metadata": meta, "spec": spec}
+
+
+def example(path: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "examples" / path).read_text())
+    return loaded
+
+
+def ready(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The Ready condition ({} if none yet)."""
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return dict(c)
+    return {}
+
+
+class Cluster:
+    """The custom objects, Secrets and Events of one namespace in the Kubernetes stand-in."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, log: Callable[[], str]) -> None:
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.log = log
+
+    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            G, V, self.namespace, PLURALS[body["kind"]], body
+        )
+        return created
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                G, V, self.namespace, PLURALS[kind], name
+            )
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return obj
+
+    def patch(self, kind: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
+            G, V, self.namespace, PLURALS[kind], name, body
+        )
+        return patched
+
+    def delete(self, kind: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(G, V, self.namespace, PLURALS[kind], name)
+
+    def secret(self, name: str) -> dict[str, str] | None:
+        try:
+            secret = self.core.read_namespaced_secret(name, self.namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    def events(self, name: str | None = None) -> list[dict[str, str]]:
+        items = self.core.list_namespaced_event(self.namespace).items
+        return [
+            {"type": e.type, "reason": e.reason, "message": e.message, "name": e.involved_object.name}
+            for e in items
+            if name is None or e.involved_object.name == name
+        ]
+
+    def wait(self, what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+        """Poll `probe` until it returns something truthy; fail with the operator's log otherwise."""
+        deadline = time.monotonic() + timeout
+        last: T | None = None
+        while time.monotonic() < deadline:
+            last = probe()
+            if last:
+                return last
+            time.sleep(0.1)
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what}; last: {last!r}\n--- operator log:\n{self.log()[-6000:]}"
+        )
+
+    def wait_ready(self, kind: str, name: str, timeout: float = 30.0) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            obj = self.get(kind, name)
+            return obj if ready(obj).get("status") == "True" else None
+
+        return self.wait(f"{kind} {name} to be Ready", probe, timeout)
+
+    def wait_reason(self, kind: str, name: str, reason: str, timeout: float = 30.0) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            obj = self.get(kind, name)
+            return obj if ready(obj).get("reason") == reason else None
+
+        return self.wait(
+            f"{kind} {name} to report {reason} (now {ready(self.get(kind, name))})", probe, timeout
+        )
+
+    def wait_gone(self, kind: str, name: str, timeout: float = 30.0) -> None:
+        self.wait(f"{kind} {name} to be gone", lambda: self.get(kind, name) is None, timeout)
+
+
+def chat(uri: str, key: str) -> requests.Response:
+    """One chat completion against a serverless endpoint, with its key (the simulator's CA is trusted
+    through REQUESTS_CA_BUNDLE)."""
+    return requests.post(
+        f"{uri}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 16},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+
+
+def writes(stats: dict[str, Any], resource_type: str) -> int:
+    """PUT and DELETE requests the simulator saw for one resource type (POSTs like listKeys excluded)."""
+    return sum(
+        n for k, n in stats["requests"].items() if k in (f"PUT {resource_type}", f"DELETE {resource_type}")
+    )
+
+
+def arm(sim: Any, method: str, path: str, body: Any = None, api_version: str = "2024-01-01-preview") -> Any:
+    """A raw ARM call to the simulator, as someone acting outside Kubernetes (portal, CLI) would."""
+    resp = requests.request(
+        method,
+        f"{sim.base_url}{WS_ID}/{path}",
+        params={"api-version": api_version},
+        json=body,
+        headers={"Authorization": "Bearer outside-kubernetes"},
+        verify=str(sim.ca),
+        timeout=30,
+    )
+    assert resp.status_code < 300, resp.text
+    return resp.json() if resp.content else None

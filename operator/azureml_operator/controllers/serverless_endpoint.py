@@ -75,7 +75,6 @@ def check_subscription(obj: Obj, deps: Dependencies, attempt: int) -> None:
 async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
     name = azure_name(obj)
     resolved = await resolve_workspace(obj, deps, attempt)
-    check_subscription(obj, deps, attempt)
     client = await client_for(resolved, deps)
     want = decide.desired(
         model_id=obj.spec["modelId"],
@@ -109,6 +108,9 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
             fields["azureResourceId"] = observed.id if observed else None
         match plan.action:
             case decide.Action.CREATE:
+                # The subscription gates creation only: an existing endpoint is always observed and
+                # reported as Azure has it, even while its ModelSubscription is away.
+                check_subscription(obj, deps, attempt)
                 expected = resolved.target.child_id(COLLECTION, name)
                 await deps.kube.patch_status(
                     obj.plural, obj.namespace, obj.name, {"azureResourceId": expected}

@@ -5,6 +5,7 @@ meaning (flags win), parsed into one frozen `Settings` value that the rest of th
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,19 @@ class SettingsError(ValueError):
 def parse_workspace(text: str) -> WorkspaceTarget:
     """`SUBSCRIPTION/RESOURCE_GROUP/WORKSPACE`, or a workspace ARM id."""
     parts = [p for p in text.strip().split("/") if p]
-    if len(parts) == 8 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
+    shape = [
+        "subscriptions",
+        None,
+        "resourcegroups",
+        None,
+        "providers",
+        "microsoft.machinelearningservices",
+        "workspaces",
+        None,
+    ]
+    if len(parts) == 8 and all(
+        want is None or part.lower() == want for part, want in zip(parts, shape, strict=True)
+    ):
         return WorkspaceTarget(parts[1], parts[3], parts[7])
     if len(parts) == 3:
         return WorkspaceTarget(*parts)
@@ -68,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         "--all-namespaces",
         "-A",
         action="store_true",
-        default=default("ALL_NAMESPACES", "").lower() in ("1", "true", "yes"),
+        default=None,
         help=f"watch every namespace (env {ENV_PREFIX}ALL_NAMESPACES=true)",
     )
     parser.add_argument(
@@ -84,18 +97,27 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         default=default("CA_BUNDLE"),
         help="extra PEM CA bundle to trust for ARM (added to certifi's)",
     )
-    parser.add_argument("--metrics-port", type=int, default=int(default("METRICS_PORT", "8080") or 8080))
-    parser.add_argument("--health-port", type=int, default=int(default("HEALTH_PORT", "8081") or 8081))
+    # Defaults stay strings: argparse converts them with `type` too, so a bad environment value is
+    # reported against its flag instead of crashing.
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=default("METRICS_PORT", "8080"),
+        help="Prometheus /metrics; 0: off",
+    )
+    parser.add_argument(
+        "--health-port", type=int, default=default("HEALTH_PORT", "8081"), help="liveness /healthz; 0: off"
+    )
     parser.add_argument(
         "--drift-interval",
         type=float,
-        default=float(default("DRIFT_INTERVAL", "600") or 600),
+        default=default("DRIFT_INTERVAL", "600"),
         help="seconds between drift checks of each object (jittered by up to 10 %%)",
     )
     parser.add_argument(
         "--azure-concurrency",
         type=int,
-        default=int(default("AZURE_CONCURRENCY", "8") or 8),
+        default=default("AZURE_CONCURRENCY", "8"),
         help="Azure calls in flight at once",
     )
     parser.add_argument(
@@ -104,14 +126,23 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         default=default("DEV_CREDENTIAL", "").lower() in ("1", "true", "yes"),
         help="use a static development token as the operator's identity (loopback ARM endpoints only)",
     )
-    parser.set_defaults(_env_namespaces=default("NAMESPACES"))
+    parser.set_defaults(
+        _env_namespaces=default("NAMESPACES"),
+        _env_all_namespaces=(default("ALL_NAMESPACES") or "").lower() in ("1", "true", "yes"),
+    )
 
 
 def from_arguments(args: argparse.Namespace) -> Settings:
+    # Flags win over the environment, and either scope flag overrides both environment scopes.
     namespaces = tuple(args.namespaces or ())
-    if not namespaces and not args.all_namespaces and args._env_namespaces:
-        namespaces = tuple(n.strip() for n in args._env_namespaces.split(",") if n.strip())
-    if not namespaces and not args.all_namespaces:
+    all_namespaces = bool(args.all_namespaces)
+    if not namespaces and not all_namespaces:
+        if args._env_namespaces:
+            namespaces = tuple(n.strip() for n in args._env_namespaces.split(",") if n.strip())
+        all_namespaces = not namespaces and args._env_all_namespaces
+    if namespaces and all_namespaces:
+        raise SettingsError(f"{ENV_PREFIX}NAMESPACES and {ENV_PREFIX}ALL_NAMESPACES exclude each other")
+    if not namespaces and not all_namespaces:
         raise SettingsError(
             "say which namespaces to watch: --namespace NAME (repeatable) or --all-namespaces"
         )
@@ -128,13 +159,13 @@ def from_arguments(args: argparse.Namespace) -> Settings:
     for flag, port in (("--metrics-port", args.metrics_port), ("--health-port", args.health_port)):
         if not 0 <= port <= 65535:
             raise SettingsError(f"{flag} {port} is not a port number")
-    if args.drift_interval <= 0:
-        raise SettingsError("--drift-interval must be positive")
+    if not (math.isfinite(args.drift_interval) and args.drift_interval > 0):
+        raise SettingsError("--drift-interval must be positive (seconds)")
     if args.azure_concurrency < 1:
         raise SettingsError("--azure-concurrency must be at least 1")
     return Settings(
         namespaces=namespaces,
-        all_namespaces=bool(args.all_namespaces),
+        all_namespaces=all_namespaces,
         default_workspace=parse_workspace(args.default_workspace) if args.default_workspace else None,
         arm_endpoint=arm,
         ca_bundle=args.ca_bundle,

@@ -14,6 +14,7 @@ from azureml_operator.controllers.common import (
 from azureml_operator.errors import AzureFailure, Terminal
 from azureml_operator.reconcilers import model_subscription as decide
 from azureml_operator.reconcilers.common import (
+    ADOPT_ANNOTATION,
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
     Event,
@@ -73,30 +74,34 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
                 )
                 verdict.fields["azureResourceId"] = expected
                 verdict.events.append(Event("Normal", "Creating", plan.message))
-                return verdict
             case decide.Action.WAIT:
-                return Verdict.not_ready(
+                verdict = Verdict.not_ready(
                     Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(attempt), **fields
                 )
             case decide.Action.READY | decide.Action.ADOPT:
                 verdict = Verdict.ready(Reason.SUCCEEDED, plan.message, **fields)
-                if plan.action is decide.Action.ADOPT:
-                    verdict.events.append(Event("Normal", "Adopted", plan.message))
-                return verdict
             case decide.Action.CONFLICT:
-                return Verdict.not_ready(Reason.CONFLICT, plan.message)
+                verdict = Verdict.not_ready(Reason.CONFLICT, plan.message)
             case decide.Action.INACTIVE:
-                return Verdict.not_ready(
+                verdict = Verdict.not_ready(
                     Reason.SUBSCRIPTION_INACTIVE,
                     plan.message,
                     requeue_after=RETRY_UNAVAILABLE.delay(attempt),
                     **fields,
                 )
             case decide.Action.FAILED:
-                return Verdict.not_ready(Reason.PROVISIONING_FAILED, f"{doing}: {plan.message}", **fields)
+                verdict = Verdict.not_ready(Reason.PROVISIONING_FAILED, f"{doing}: {plan.message}", **fields)
     except AzureFailure as failure:
         return failure_verdict(failure, attempt, doing)
-    raise AssertionError(f"unhandled plan {plan}")
+    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
+        verdict.events.append(
+            Event(
+                "Normal",
+                "Adopted",
+                f"took over the existing Marketplace subscription {name} ({ADOPT_ANNOTATION})",
+            )
+        )
+    return verdict
 
 
 async def finalize(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:

@@ -16,6 +16,7 @@ from azureml_operator.errors import AzureFailure, Terminal
 from azureml_operator.kubeapi import SecretNotOwned
 from azureml_operator.reconcilers import serverless_endpoint as decide
 from azureml_operator.reconcilers.common import (
+    ADOPT_ANNOTATION,
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
     WAIT_DEPENDENCY,
@@ -127,17 +128,15 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
                 )
                 verdict.fields["azureResourceId"] = expected
                 verdict.events.append(Event("Normal", "Creating", plan.message))
-                return verdict
             case decide.Action.UPDATE:
                 await client.begin_put_serverless(name, decide.merged_tags(want, observed))
                 verdict = Verdict.not_ready(
                     Reason.UPDATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
                 )
                 verdict.events.append(Event("Normal", "Updating", plan.message))
-                return verdict
             case decide.Action.WAIT:
                 state = (observed.provisioning_state if observed else "") or ""
-                return Verdict.not_ready(
+                verdict = Verdict.not_ready(
                     _WAIT_REASONS.get(state.lower(), Reason.UPDATING),
                     plan.message,
                     requeue_after=POLL_OPERATION.delay(attempt),
@@ -145,15 +144,15 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
                 )
             case decide.Action.READY:
                 assert observed is not None
-                return await publish_keys(
+                verdict = await publish_keys(
                     obj, deps, client, name, observed.inference_uri or "", plan.message, fields
                 )
             case decide.Action.CONFLICT:
-                return Verdict.not_ready(Reason.CONFLICT, plan.message)
+                verdict = Verdict.not_ready(Reason.CONFLICT, plan.message)
             case decide.Action.FAILED:
-                return Verdict.not_ready(Reason.PROVISIONING_FAILED, plan.message, **fields)
+                verdict = Verdict.not_ready(Reason.PROVISIONING_FAILED, plan.message, **fields)
             case decide.Action.SUSPENDED:
-                return Verdict.not_ready(
+                verdict = Verdict.not_ready(
                     Reason.SUBSCRIPTION_INACTIVE,
                     plan.message,
                     requeue_after=WAIT_DEPENDENCY.delay(attempt),
@@ -165,7 +164,13 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
             verdict.message += "; create a ModelSubscription for the model (and name it in spec.subscriptionRef to wait for it)"
             verdict.requeue_after = WAIT_DEPENDENCY.delay(attempt)
         return verdict
-    raise AssertionError(f"unhandled plan {plan}")
+    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
+        verdict.events.append(
+            Event(
+                "Normal", "Adopted", f"took over the existing serverless endpoint {name} ({ADOPT_ANNOTATION})"
+            )
+        )
+    return verdict
 
 
 async def publish_keys(

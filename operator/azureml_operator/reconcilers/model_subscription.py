@@ -89,5 +89,4 @@ def status_fields(observed: ObservedSubscription | None) -> dict[str, Any]:
         "subscriptionStatus": observed.subscription_status,
         "provisioningState": observed.provisioning_state,
         "marketplacePlan": {k: v for k, v in observed.marketplace_plan.items() if v is not None} or None,
-        "azureResourceId": observed.id,
     }

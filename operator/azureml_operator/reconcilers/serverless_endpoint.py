@@ -125,5 +125,4 @@ def status_fields(observed: ObservedServerless | None) -> dict[str, Any]:
         "inferenceUri": observed.inference_uri,
         "endpointState": observed.endpoint_state,
         "provisioningState": observed.provisioning_state,
-        "azureResourceId": observed.id,
     }

@@ -27,7 +27,7 @@ def next_status(
         "conditions": new_conditions,
         "observedGeneration": generation,
     }
-    patch = {k: v for k, v in wanted.items() if old.get(k) != v and not (v is None and k not in old)}
+    patch = {k: v for k, v in wanted.items() if old.get(k) != v}
 
     events = list(verdict.events)
     before = conditions.get(old.get("conditions"))

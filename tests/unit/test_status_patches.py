@@ -1,0 +1,215 @@
+"""From a verdict to a status patch with only what changed, and an Event whenever Ready changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from azureml_operator.conditions import Reason
+from azureml_operator.reconcilers.common import Event, Verdict
+from azureml_operator.reconcilers.status import next_status
+
+T0 = "2026-01-01T00:00:00Z"
+T1 = "2026-01-01T00:05:00Z"
+T2 = "2026-01-01T00:10:00Z"
+
+
+def apply(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch of the status (None deletes a key), as the API server applies it."""
+    new = {**old, **patch}
+    return {k: v for k, v in new.items() if v is not None}
+
+
+def test_first_verdict_sets_the_ready_condition_with_observed_generation() -> None:
+    verdict = Verdict.ready(Reason.SUCCEEDED, "serverless endpoint ep is Online", endpointState="Online")
+    patch, events = next_status(None, verdict, generation=3, now=T0)
+    assert patch == {
+        "endpointState": "Online",
+        "observedGeneration": 3,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Succeeded",
+                "message": "serverless endpoint ep is Online",
+                "lastTransitionTime": T0,
+                "observedGeneration": 3,
+            }
+        ],
+    }
+    assert events == [Event("Normal", "Succeeded", "serverless endpoint ep is Online")]
+
+
+def test_the_same_verdict_again_writes_nothing_and_posts_nothing() -> None:
+    verdict = Verdict.not_ready(Reason.CREATING, "creating", requeue_after=2.0, provisioningState="Creating")
+    first, _ = next_status({}, verdict, generation=1, now=T0)
+    again = Verdict.not_ready(Reason.CREATING, "creating", requeue_after=4.0, provisioningState="Creating")
+    patch, events = next_status(apply({}, first), again, generation=1, now=T1)
+    assert patch == {}
+    assert events == []
+
+
+def test_only_changed_fields_are_patched() -> None:
+    old = apply(
+        {},
+        next_status(
+            {},
+            Verdict.ready(Reason.SUCCEEDED, "ok", inferenceUri="https://a", endpointState="Online"),
+            generation=1,
+            now=T0,
+        )[0],
+    )
+    patch, events = next_status(
+        old,
+        Verdict.ready(Reason.SUCCEEDED, "ok", inferenceUri="https://b", endpointState="Online"),
+        generation=1,
+        now=T1,
+    )
+    assert patch == {"inferenceUri": "https://b"}
+    assert events == []
+
+
+def test_transition_time_is_kept_while_the_status_stays_the_same() -> None:
+    old = apply({}, next_status({}, Verdict.not_ready(Reason.CREATING, "creating"), 1, now=T0)[0])
+    patch, events = next_status(old, Verdict.not_ready(Reason.UPDATING, "updating"), 2, now=T1)
+    (ready,) = patch["conditions"]
+    assert ready["lastTransitionTime"] == T0
+    assert (ready["reason"], ready["message"], ready["observedGeneration"]) == ("Updating", "updating", 2)
+    assert patch["observedGeneration"] == 2
+    assert events == [Event("Normal", "Updating", "updating")]
+
+
+def test_transition_time_moves_when_the_status_flips() -> None:
+    old = apply({}, next_status({}, Verdict.not_ready(Reason.CREATING, "creating"), 1, now=T0)[0])
+    patch, _ = next_status(old, Verdict.ready(Reason.SUCCEEDED, "ok"), 1, now=T2)
+    assert patch["conditions"][0]["lastTransitionTime"] == T2
+    assert "observedGeneration" not in patch  # unchanged
+
+
+def test_a_new_message_alone_rewrites_the_condition_but_posts_no_event() -> None:
+    old = apply({}, next_status({}, Verdict.not_ready(Reason.CREATING, "creating (1)"), 1, now=T0)[0])
+    patch, events = next_status(old, Verdict.not_ready(Reason.CREATING, "creating (2)"), 1, now=T1)
+    assert list(patch) == ["conditions"]
+    assert patch["conditions"][0]["message"] == "creating (2)"
+    assert patch["conditions"][0]["lastTransitionTime"] == T0
+    assert events == []
+
+
+def test_other_conditions_survive_the_patch() -> None:
+    synced = {"type": "Synced", "status": "True", "reason": "x", "message": "", "lastTransitionTime": T0}
+    patch, _ = next_status({"conditions": [synced]}, Verdict.ready(Reason.SUCCEEDED, "ok"), 1, now=T1)
+    assert [c["type"] for c in patch["conditions"]] == ["Ready", "Synced"]
+    assert patch["conditions"][1] == synced
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        Verdict.ready(Reason.SUCCEEDED, "ok"),
+        Verdict.ready(Reason.NOT_REQUIRED, "Microsoft model"),
+        Verdict.not_ready(Reason.CREATING, "creating"),
+        Verdict.not_ready(Reason.UPDATING, "updating"),
+        Verdict.not_ready(Reason.DELETING, "deleting"),
+        Verdict.not_ready(Reason.WAITING_FOR_SUBSCRIPTION, "waiting"),
+        Verdict.not_ready(Reason.WAITING_FOR_WORKSPACE, "waiting"),
+        Verdict.not_ready(Reason.THROTTLED, "429"),
+        Verdict.not_ready(Reason.AZURE_UNAVAILABLE, "503"),
+        Verdict.unknown(Reason.RECONCILE_SKIPPED, "skip"),
+    ],
+    ids=lambda v: str(v.reason),
+)
+def test_transitions_to_ready_or_transient_states_are_normal_events(verdict: Verdict) -> None:
+    _, events = next_status({}, verdict, 1, now=T0)
+    assert events == [Event("Normal", str(verdict.reason), verdict.message)]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        Reason.NAME_TAKEN,
+        Reason.CREDENTIAL_REJECTED,
+        Reason.CONFLICT,
+        Reason.INVALID_SPEC,
+        Reason.WORKSPACE_NOT_FOUND,
+        Reason.MODEL_NOT_FOUND,
+        Reason.SUBSCRIPTION_MISSING,
+        Reason.SUBSCRIPTION_INACTIVE,
+        Reason.QUOTA_EXCEEDED,
+        Reason.PROVISIONING_FAILED,
+        Reason.AZURE_REJECTED,
+    ],
+)
+def test_transitions_that_need_a_person_are_warning_events(reason: Reason) -> None:
+    old = apply({}, next_status({}, Verdict.not_ready(Reason.CREATING, "creating"), 1, now=T0)[0])
+    _, events = next_status(old, Verdict.not_ready(reason, "fix the spec"), 1, now=T1)
+    assert events == [Event("Warning", str(reason), "fix the spec")]
+
+
+def test_a_repeated_warning_is_not_posted_again() -> None:
+    verdict = Verdict.not_ready(Reason.CREDENTIAL_REJECTED, "the secret is wrong")
+    old = apply({}, next_status({}, verdict, 1, now=T0)[0])
+    _, events = next_status(old, Verdict.not_ready(Reason.CREDENTIAL_REJECTED, "still wrong"), 1, now=T1)
+    assert events == []
+
+
+def test_the_verdicts_own_event_with_the_same_reason_is_not_duplicated() -> None:
+    own = Event("Normal", "Creating", "creating serverless endpoint ep for llama")
+    verdict = Verdict.not_ready(Reason.CREATING, "creating serverless endpoint ep for llama")
+    verdict.events.append(own)
+    _, events = next_status({}, verdict, 1, now=T0)
+    assert events == [own]
+
+
+def test_an_event_about_another_object_does_not_stand_in_for_the_transition_event() -> None:
+    elsewhere = Event("Warning", "Creating", "about the endpoint", regarding={"kind": "ServerlessEndpoint"})
+    verdict = Verdict.not_ready(Reason.CREATING, "creating")
+    verdict.events.append(elsewhere)
+    _, events = next_status({}, verdict, 1, now=T0)
+    assert events == [elsewhere, Event("Normal", "Creating", "creating")]
+
+
+def test_the_verdicts_other_events_are_posted_even_without_a_transition() -> None:
+    verdict = Verdict.ready(Reason.SUCCEEDED, "ok")
+    old = apply({}, next_status({}, verdict, 1, now=T0)[0])
+    again = Verdict.ready(Reason.SUCCEEDED, "ok")
+    published = Event("Normal", "KeysPublished", "URI and keys updated in Secret ep-keys")
+    again.events.append(published)
+    patch, events = next_status(old, again, 1, now=T1)
+    assert patch == {}
+    assert events == [published]
+
+
+def test_fields_set_to_none_that_were_absent_are_not_written() -> None:
+    verdict = Verdict.not_ready(
+        Reason.CREATING, "creating", inferenceUri=None, endpointState=None, provisioningState="Creating"
+    )
+    patch, _ = next_status({}, verdict, 1, now=T0)
+    assert "inferenceUri" not in patch and "endpointState" not in patch
+    assert patch["provisioningState"] == "Creating"
+
+
+def test_fields_set_to_none_that_were_present_are_cleared() -> None:
+    old = {"inferenceUri": "https://a", "endpointState": None, "provisioningState": "Succeeded"}
+    verdict = Verdict.not_ready(
+        Reason.CREATING, "creating", inferenceUri=None, endpointState=None, provisioningState=None
+    )
+    patch, _ = next_status(old, verdict, 1, now=T0)
+    assert patch["inferenceUri"] is None and patch["provisioningState"] is None
+    assert "endpointState" not in patch  # already None
+
+
+def test_fields_the_verdict_does_not_name_are_left_alone() -> None:
+    old = {"azureResourceId": "/subscriptions/s/x", "keysSecretName": "ep-keys"}
+    patch, _ = next_status(old, Verdict.not_ready(Reason.CONFLICT, "taken"), 1, now=T0)
+    assert "azureResourceId" not in patch and "keysSecretName" not in patch
+
+
+def test_a_new_generation_is_recorded_even_when_nothing_else_changed() -> None:
+    verdict = Verdict.ready(Reason.SUCCEEDED, "ok")
+    old = apply({}, next_status({}, verdict, 1, now=T0)[0])
+    patch, events = next_status(old, Verdict.ready(Reason.SUCCEEDED, "ok"), 2, now=T1)
+    assert patch["observedGeneration"] == 2
+    assert patch["conditions"][0]["observedGeneration"] == 2
+    assert patch["conditions"][0]["lastTransitionTime"] == T0
+    assert events == []

@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint simulator clean
+.PHONY: venv demo test lint crds simulator clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 not found: install it or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The seeds' story on this machine: simulator, a cluster (the stand-in unless KUBECONFIG reaches one),
+# the operator, examples/, Ready, and one chat completion with the key from its Secret.
+demo: $(STAMP)
+	$(BIN)/azureml-operator demo
+
 test: $(STAMP)
 	$(BIN)/ruff check operator tests examples
 	$(BIN)/python -m pytest
@@ -26,6 +31,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests examples
 	$(BIN)/ruff format --check operator tests examples
+
+# Regenerate crds/ from the pydantic models (a test fails when they are stale).
+crds: $(STAMP)
+	rm -f crds/*.yaml && $(BIN)/azureml-operator crds --output-dir crds
 
 # A local Azure ML control plane on https://127.0.0.1:8443; its CA lands in .sim/ca.pem.
 simulator: $(STAMP)

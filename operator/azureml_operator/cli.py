@@ -21,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from azureml_operator.testing.kube import cli as kube_cli
 
     kube_cli.add_parser(sub)
+    from azureml_operator.testing import demo
+
+    demo.add_parser(sub)
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions (or write them to a directory)")
     crds.add_argument("--output-dir", help="write one file per CRD here instead of printing")
     crds.set_defaults(func=_crds)

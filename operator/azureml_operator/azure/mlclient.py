@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 
 from azure.core import PipelineClient
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import policies
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
-from azureml_operator import __version__
+from azureml_operator import __version__, metrics
 from azureml_operator.azure.classify import classify
 from azureml_operator.azure.client import (
     DesiredServerless,
@@ -75,6 +75,8 @@ class ArmRest:
             json=body,
         )
         response = self._client.send_request(request)
+        if response.status_code == 401:
+            raise ClientAuthenticationError(response=response, error_format=ARMErrorFormat)
         if response.status_code == 404:
             raise ResourceNotFoundError(response=response, error_format=ARMErrorFormat)
         if response.status_code >= 400:
@@ -118,15 +120,20 @@ class SdkWorkspaceClient:
 
     async def _call(self, method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking SDK/HTTP call in the pool after a rate-limit token; classify failures."""
-        await self._limiter.acquire(self.target.subscription_id, method)
+        waited = await self._limiter.acquire(self.target.subscription_id, method)
+        if waited:
+            metrics.RATE_LIMIT_WAIT.inc(waited)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-        except Exception as err:
+            result = await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        except Exception as err:  # every failure leaves here classified, none raw
             failure = classify(err)
+            metrics.AZURE_REQUESTS.labels(method, type(failure).__name__).inc()
             if isinstance(failure, Throttled):
                 self._limiter.throttled(self.target.subscription_id, failure.retry_after)
             raise failure from err
+        metrics.AZURE_REQUESTS.labels(method, "OK").inc()
+        return result
 
     async def _get_or_none(self, fn: Callable[..., T], *args: Any) -> T | None:
         try:

@@ -1,0 +1,63 @@
+"""`make demo` works on this machine, and the operator's metrics say what happened without a key."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+
+import requests
+from e2e_helpers import PHI, ROOT, Cluster, manifest
+
+from azureml_operator.testing.operator import OperatorProcess
+
+
+def test_the_demo_converges_and_chats_with_the_key_from_its_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("AZUREML_CURRENT_CLOUD", "KUBECONFIG")}
+    env["KUBECONFIG"] = "/nonexistent/kubeconfig"  # no cluster: the demo must bring the stand-in
+    done = subprocess.run(
+        [sys.executable, "-m", "azureml_operator", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "starting the Kubernetes stand-in" in out
+    for name in ("team-a", "meta-llama-3-8b-instruct", "llama-chat", "phi-chat"):
+        assert re.search(rf"^\w+\s+{re.escape(name)}\s+True\s+Succeeded", out, re.M), out
+    assert "Simulated reply" in out and "Meta-Llama-3-8B-Instruct" in out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_metrics_count_reconciles_and_azure_calls_and_never_carry_keys(
+    start_operator: Callable[..., OperatorProcess], api_client: object, namespace: str
+) -> None:
+    port = free_port()
+    op = start_operator(metrics_port=port)
+    cluster = Cluster(api_client, namespace, op.log_text)  # type: ignore[arg-type]
+    cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI}))
+    cluster.wait_ready("ServerlessEndpoint", "phi")
+    keys = cluster.secret("phi-keys") or {}
+
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
+    assert re.search(
+        r'azureml_operator_reconciles_total\{kind="ServerlessEndpoint",reason="Succeeded",trigger="\w+"\} [1-9]',
+        text,
+    ), text
+    assert re.search(r'azureml_operator_azure_requests_total\{method="PUT",outcome="OK"\} 1\.0', text), text
+    assert 'azureml_operator_resources{kind="ServerlessEndpoint",ready="True",reason="Succeeded"} 1.0' in text
+    assert keys["primaryKey"] not in text and keys["secondaryKey"] not in text
+    assert "phi" not in re.sub(r"#.*", "", text), "object names are unbounded: not metric labels"

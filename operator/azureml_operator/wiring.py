@@ -123,13 +123,8 @@ async def _reconcile(
     async with state.locks.setdefault(obj.uid, asyncio.Lock()):
         try:
             verdict = await runtime.reconcile(obj, _deps(state, kwargs), retry)
-        except Exception as err:
-            log.exception("reconcile of %s failed unexpectedly", obj.ref)
-            verdict = Verdict.not_ready(
-                Reason.AZURE_UNAVAILABLE,
-                f"unexpected error: {type(err).__name__}: {err}",
-                requeue_after=RETRY_UNAVAILABLE.delay(retry),
-            )
+        except Exception as err:  # a bug must show on the object, not only in a log
+            verdict = unexpected(err, obj, "reconcile", retry)
     status_patch, events = next_status(body.get("status"), verdict, obj.generation)
     for key, value in status_patch.items():
         patch.status[key] = value
@@ -149,13 +144,8 @@ async def _finalize(
     async with state.locks.setdefault(obj.uid, asyncio.Lock()):
         try:
             verdict = await runtime.finalize(obj, _deps(state, kwargs), retry)
-        except Exception as err:
-            log.exception("deletion of %s failed unexpectedly", obj.ref)
-            verdict = Verdict.not_ready(
-                Reason.AZURE_UNAVAILABLE,
-                f"unexpected error: {type(err).__name__}: {err}",
-                requeue_after=RETRY_UNAVAILABLE.delay(retry),
-            )
+        except Exception as err:  # a bug must show on the object, not only in a log
+            verdict = unexpected(err, obj, "deletion", retry)
     post(body, verdict.events)
     if verdict.released:
         state.locks.pop(obj.uid, None)
@@ -166,6 +156,15 @@ async def _finalize(
     for key, value in status_patch.items():
         patch.status[key] = value
     raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)
+
+
+def unexpected(err: Exception, obj: Obj, doing: str, retry: int) -> Verdict:
+    log.exception("%s of %s failed unexpectedly", doing, obj.ref)
+    return Verdict.not_ready(
+        Reason.AZURE_UNAVAILABLE,
+        f"unexpected error: {type(err).__name__}: {err}",
+        requeue_after=RETRY_UNAVAILABLE.delay(retry),
+    )
 
 
 def _bind(fn: Callable[..., Any], *args: Any) -> Callable[..., Any]:

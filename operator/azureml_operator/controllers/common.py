@@ -3,6 +3,7 @@ workspace (and credential) an object uses, and the verdict for a failed Azure ca
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,7 +13,15 @@ from azureml_operator.azure.pool import ClientPool
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import AzureFailure, Terminal, Throttled
 from azureml_operator.kubeapi import KubeApi
-from azureml_operator.reconcilers.common import RETRY_UNAVAILABLE, WAIT_DEPENDENCY, Verdict
+from azureml_operator.reconcilers.common import (
+    POLL_OPERATION,
+    RETRY_UNAVAILABLE,
+    WAIT_DEPENDENCY,
+    Event,
+    Ownership,
+    Verdict,
+    ownership,
+)
 from azureml_operator.settings import Settings
 
 
@@ -180,3 +189,69 @@ def failure_verdict(failure: AzureFailure, attempt: int, doing: str) -> Verdict:
     return Verdict.not_ready(
         failure.reason, f"{doing} failed: {failure.message}; retrying in {delay:.0f} s", requeue_after=delay
     )
+
+
+class Observed(Protocol):
+    id: str
+    provisioning_state: str | None
+
+
+async def record_and_create(
+    obj: Obj, deps: Dependencies, expected_id: str, create: Callable[[], Awaitable[None]]
+) -> None:
+    """Write the expected ARM id to status *before* asking Azure to create it, so a restart between
+    the two still recognises the creation as this object's; take it back if Azure said no."""
+    await deps.kube.patch_status(obj.plural, obj.namespace, obj.name, {"azureResourceId": expected_id})
+    try:
+        await create()
+    except Terminal:
+        await deps.kube.patch_status(obj.plural, obj.namespace, obj.name, {"azureResourceId": None})
+        raise
+
+
+async def delete_owned(
+    obj: Obj,
+    deps: Dependencies,
+    attempt: int,
+    *,
+    what: str,
+    get: Callable[[WorkspaceApi], Awaitable[Observed | None]],
+    delete: Callable[[WorkspaceApi], Awaitable[None]],
+    also: Callable[[], list[Event]] = list,
+) -> Verdict:
+    """The deletion every kind shares: delete the Azure resource if this object made (or adopted) it,
+    wait for it to go, and release the object — at once whenever nothing can or should be deleted."""
+    if not obj.status.get("azureResourceId"):
+        return Verdict.release("nothing in Azure to delete")
+    try:
+        client = await client_for(await resolve_workspace(obj, deps, attempt), deps)
+    except Blocked as blocked:
+        message = f"could not delete {what}: {blocked.verdict.message}"
+        return Verdict.release(f"left {what} in Azure", Event("Warning", "Orphaned", message))
+    try:
+        observed = await get(client)
+        if observed is None:
+            return Verdict.release(f"{what} is gone")
+        owner = ownership(
+            observed_id=observed.id,
+            observed_tags=getattr(observed, "tags", None),
+            recorded_id=obj.status.get("azureResourceId"),
+            uid=obj.uid,
+            adopt=False,
+        )
+        if owner is not Ownership.OURS:
+            return Verdict.release(f"{what} was not created by this object: left alone")
+        verdict = Verdict.not_ready(
+            Reason.DELETING, f"deleting {what}", requeue_after=POLL_OPERATION.delay(attempt)
+        )
+        if (observed.provisioning_state or "").lower() != "deleting":
+            await delete(client)
+            verdict.events += [Event("Normal", "Deleting", verdict.message), *also()]
+        return verdict
+    except AzureFailure as failure:
+        if failure.reason is Reason.WORKSPACE_NOT_FOUND:
+            return Verdict.release(f"the workspace is gone, and {what} with it")
+        verdict = failure_verdict(failure, attempt, f"deleting {what}")
+        if verdict.requeue_after is None:  # a finalizer must either release or come back
+            verdict.requeue_after = RETRY_UNAVAILABLE.delay(attempt)
+        return verdict

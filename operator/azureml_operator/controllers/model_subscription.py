@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from azureml_operator.conditions import Reason
 from azureml_operator.controllers.common import (
-    Blocked,
     Dependencies,
     Obj,
     client_for,
+    delete_owned,
     failure_verdict,
+    record_and_create,
     resolve_workspace,
 )
-from azureml_operator.errors import AzureFailure, Terminal
+from azureml_operator.errors import AzureFailure
 from azureml_operator.reconcilers import model_subscription as decide
 from azureml_operator.reconcilers.common import (
     ADOPT_ANNOTATION,
@@ -58,17 +59,9 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
         match plan.action:
             case decide.Action.CREATE:
                 expected = resolved.target.child_id(COLLECTION, name)
-                # Recorded before Azure is asked, so a restart in between still knows this is ours.
-                await deps.kube.patch_status(
-                    obj.plural, obj.namespace, obj.name, {"azureResourceId": expected}
+                await record_and_create(
+                    obj, deps, expected, lambda: client.begin_create_subscription(name, model_id)
                 )
-                try:
-                    await client.begin_create_subscription(name, model_id)
-                except Terminal:
-                    await deps.kube.patch_status(
-                        obj.plural, obj.namespace, obj.name, {"azureResourceId": None}
-                    )
-                    raise
                 verdict = Verdict.not_ready(
                     Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
                 )
@@ -107,51 +100,17 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
 async def finalize(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
     """Delete the subscription in Azure if this object made it; `released` once it is gone."""
     model_id, name = obj.spec["modelId"], azure_name(obj)
-    if not decide.needs_subscription(model_id) or not obj.status.get("azureResourceId"):
+    if not decide.needs_subscription(model_id):
         return Verdict.release("nothing in Azure to delete")
-    try:
-        resolved = await resolve_workspace(obj, deps, attempt)
-        client = await client_for(resolved, deps)
-    except Blocked as blocked:
-        return Verdict.release(
-            f"left Marketplace subscription {name} in Azure: {blocked.verdict.message}",
-            Event(
-                "Warning",
-                "Orphaned",
-                f"could not delete Marketplace subscription {name}: {blocked.verdict.message}",
-            ),
-        )
-    try:
-        observed = await client.get_subscription(name)
-        if observed is None:
-            return Verdict.release(f"Marketplace subscription {name} is gone")
-        recorded = obj.status.get("azureResourceId")
-        if (
-            ownership(
-                observed_id=observed.id, observed_tags=None, recorded_id=recorded, uid=obj.uid, adopt=False
-            )
-            is not Ownership.OURS
-        ):
-            return Verdict.release(
-                f"Marketplace subscription {name} was not created by this object: left alone"
-            )
-        verdict = Verdict.not_ready(
-            Reason.DELETING,
-            f"deleting Marketplace subscription {name}",
-            requeue_after=POLL_OPERATION.delay(attempt),
-        )
-        if (observed.provisioning_state or "").lower() != "deleting":
-            await client.begin_delete_subscription(name)
-            verdict.events.append(Event("Normal", "Deleting", verdict.message))
-            verdict.events.extend(in_use_warnings(obj, deps, model_id))
-        return verdict
-    except AzureFailure as failure:
-        if failure.reason is Reason.WORKSPACE_NOT_FOUND:
-            return Verdict.release(f"the workspace is gone, and Marketplace subscription {name} with it")
-        verdict = failure_verdict(failure, attempt, f"deleting Marketplace subscription {name}")
-        if verdict.requeue_after is None:
-            verdict.requeue_after = RETRY_UNAVAILABLE.delay(attempt)
-        return verdict
+    return await delete_owned(
+        obj,
+        deps,
+        attempt,
+        what=f"Marketplace subscription {name}",
+        get=lambda client: client.get_subscription(name),
+        delete=lambda client: client.begin_delete_subscription(name),
+        also=lambda: in_use_warnings(obj, deps, model_id),
+    )
 
 
 def in_use_warnings(obj: Obj, deps: Dependencies, model_id: str) -> list[Event]:

@@ -9,16 +9,17 @@ from azureml_operator.controllers.common import (
     Dependencies,
     Obj,
     client_for,
+    delete_owned,
     failure_verdict,
+    record_and_create,
     resolve_workspace,
 )
-from azureml_operator.errors import AzureFailure, Terminal
+from azureml_operator.errors import AzureFailure
 from azureml_operator.kubeapi import SecretNotOwned
 from azureml_operator.reconcilers import serverless_endpoint as decide
 from azureml_operator.reconcilers.common import (
     ADOPT_ANNOTATION,
     POLL_OPERATION,
-    RETRY_UNAVAILABLE,
     WAIT_DEPENDENCY,
     Event,
     Ownership,
@@ -113,16 +114,7 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
                 # reported as Azure has it, even while its ModelSubscription is away.
                 check_subscription(obj, deps, attempt)
                 expected = resolved.target.child_id(COLLECTION, name)
-                await deps.kube.patch_status(
-                    obj.plural, obj.namespace, obj.name, {"azureResourceId": expected}
-                )
-                try:
-                    await client.begin_put_serverless(name, want)
-                except Terminal:
-                    await deps.kube.patch_status(
-                        obj.plural, obj.namespace, obj.name, {"azureResourceId": None}
-                    )
-                    raise
+                await record_and_create(obj, deps, expected, lambda: client.begin_put_serverless(name, want))
                 verdict = Verdict.not_ready(
                     Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
                 )
@@ -200,46 +192,11 @@ async def finalize(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
     """Delete the endpoint in Azure if this object made (or adopted) it; `released` once it is gone.
     The keys Secret goes with the object, through its ownerReference."""
     name = azure_name(obj)
-    if not obj.status.get("azureResourceId"):
-        return Verdict.release("nothing in Azure to delete")
-    try:
-        resolved = await resolve_workspace(obj, deps, attempt)
-        client = await client_for(resolved, deps)
-    except Blocked as blocked:
-        return Verdict.release(
-            f"left serverless endpoint {name} in Azure: {blocked.verdict.message}",
-            Event(
-                "Warning",
-                "Orphaned",
-                f"could not delete serverless endpoint {name}: {blocked.verdict.message}",
-            ),
-        )
-    try:
-        observed = await client.get_serverless(name)
-        if observed is None:
-            return Verdict.release(f"serverless endpoint {name} is gone")
-        owner = ownership(
-            observed_id=observed.id,
-            observed_tags=observed.tags,
-            recorded_id=obj.status.get("azureResourceId"),
-            uid=obj.uid,
-            adopt=False,
-        )
-        if owner is not Ownership.OURS:
-            return Verdict.release(f"serverless endpoint {name} was not created by this object: left alone")
-        verdict = Verdict.not_ready(
-            Reason.DELETING,
-            f"deleting serverless endpoint {name}",
-            requeue_after=POLL_OPERATION.delay(attempt),
-        )
-        if (observed.provisioning_state or "").lower() != "deleting":
-            await client.begin_delete_serverless(name)
-            verdict.events.append(Event("Normal", "Deleting", verdict.message))
-        return verdict
-    except AzureFailure as failure:
-        if failure.reason is Reason.WORKSPACE_NOT_FOUND:
-            return Verdict.release(f"the workspace is gone, and serverless endpoint {name} with it")
-        verdict = failure_verdict(failure, attempt, f"deleting serverless endpoint {name}")
-        if verdict.requeue_after is None:
-            verdict.requeue_after = RETRY_UNAVAILABLE.delay(attempt)
-        return verdict
+    return await delete_owned(
+        obj,
+        deps,
+        attempt,
+        what=f"serverless endpoint {name}",
+        get=lambda client: client.get_serverless(name),
+        delete=lambda client: client.begin_delete_serverless(name),
+    )

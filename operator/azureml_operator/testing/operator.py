@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from azureml_operator.testing.child import terminate
 from azureml_operator.testing.simulator.config import DEFAULT_WORKSPACE
 
 STARTED = "Initial authentication has finished"
@@ -79,12 +80,8 @@ class OperatorProcess:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc is not None:
+            terminate(self.proc, timeout=15)
 
     def close(self) -> None:
         self.stop()

@@ -13,4 +13,5 @@ RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin azureml
 USER 10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 ENTRYPOINT ["azureml-operator"]
-CMD ["--help"]
+# Watches every namespace; the Helm chart passes --namespace flags instead where it is scoped.
+CMD ["run", "--all-namespaces"]

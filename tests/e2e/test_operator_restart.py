@@ -1,0 +1,165 @@
+"""The operator restarting: killed while Azure is still creating an endpoint, restarted with nothing
+to do, and down while an object is deleted. A restarted operator must recognise its own work from
+status and tags, write nothing when nothing changed, and finish what its predecessor could not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from e2e_helpers import PHI, Cluster, arm, manifest, ready
+from kubernetes import client
+
+from azureml_operator.testing.operator import OperatorProcess
+from azureml_operator.testing.simulator.process import SimulatorProcess
+
+KIND = "ServerlessEndpoint"
+FINALIZER = "azureml.dev/finalizer"
+
+
+class Operators:
+    """The operators one test starts in turn; the Cluster's failure messages show all their logs."""
+
+    def __init__(self, start: Callable[..., OperatorProcess]) -> None:
+        self._start = start
+        self.started: list[OperatorProcess] = []
+
+    def start(self) -> OperatorProcess:
+        op = self._start()
+        self.started.append(op)
+        return op
+
+    def log(self) -> str:
+        return "\n".join(f"=== operator #{i + 1} ===\n{op.log_text()}" for i, op in enumerate(self.started))
+
+
+@pytest.fixture
+def operators(start_operator: Callable[..., OperatorProcess]) -> Iterator[Operators]:
+    ops = Operators(start_operator)
+    ops.start()
+    yield ops
+
+
+@pytest.fixture
+def restartable(api_client: client.ApiClient, namespace: str, operators: Operators) -> Cluster:
+    return Cluster(api_client, namespace, operators.log)
+
+
+def stats(sim: SimulatorProcess) -> dict[str, Any]:
+    result: dict[str, Any] = sim.admin("GET", "stats")
+    return result
+
+
+def count(s: dict[str, Any], key: str) -> int:
+    return int(s["requests"].get(key, 0))
+
+
+def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
+    keys = set(after["requests"]) | set(before["requests"])
+    diff = {k: count(after, k) - count(before, k) for k in keys}
+    return {k: n for k, n in diff.items() if n}
+
+
+def own_events(cluster: Cluster) -> list[tuple[str, str, str]]:
+    """The operator's Events for phi (not kopf's own log echoes), in a stable order."""
+    return sorted(
+        (e["type"], e["reason"], e["message"]) for e in cluster.events("phi") if e["reason"] != "Logging"
+    )
+
+
+def test_killed_mid_creation_the_next_operator_waits_for_the_same_endpoint(
+    restartable: Cluster, operators: Operators, sim: SimulatorProcess
+) -> None:
+    cluster = restartable
+    sim.admin("POST", "latency", {"scale": 1.0})  # a serverless create takes 120 simulated seconds
+    cluster.apply(manifest(KIND, "phi", {"modelId": PHI}))
+
+    def creating() -> dict[str, Any] | None:
+        obj = cluster.get(KIND, "phi")
+        status = (obj or {}).get("status") or {}
+        return obj if status.get("azureResourceId") and ready(obj).get("reason") == "Creating" else None
+
+    obj = cluster.wait("the create to be in flight", creating, timeout=15)
+    assert obj["status"]["azureResourceId"].endswith("/serverlessEndpoints/phi")
+    operators.started[0].kill()
+    assert arm(sim, "GET", "serverlessEndpoints/phi")["properties"]["provisioningState"] == "Creating"
+    before = stats(sim)
+
+    operators.start()
+
+    # The new operator looks at Azure, finds its predecessor's creation in progress, and waits.
+    cluster.wait(
+        "the restarted operator to look at the endpoint",
+        lambda: count(stats(sim), "GET serverlessEndpoints") > count(before, "GET serverlessEndpoints"),
+        timeout=15,
+    )
+    assert ready(cluster.get(KIND, "phi"))["reason"] == "Creating"
+    sim.admin("POST", "clock", {"advanceSeconds": 150})  # Azure finishes the creation
+
+    obj = cluster.wait_ready(KIND, "phi", timeout=30)
+    assert obj["status"]["endpointState"] == "Online"
+    after = stats(sim)
+    assert count(after, "PUT serverlessEndpoints") == 1, after["requests"]
+    assert after["resources"].get("serverlessEndpoints") == 1
+    assert [e["name"] for e in arm(sim, "GET", "serverlessEndpoints")["value"]] == ["phi"]
+    secret = cluster.secret("phi-keys")
+    assert secret is not None and secret["primaryKey"] and secret["secondaryKey"]
+    assert secret["endpoint"] == obj["status"]["inferenceUri"]
+    assert not [e for e in cluster.events("phi") if e["reason"] == "Conflict"], cluster.events("phi")
+
+
+def test_a_restart_with_nothing_to_do_writes_nothing(
+    restartable: Cluster, operators: Operators, sim: SimulatorProcess
+) -> None:
+    cluster = restartable
+    cluster.apply(manifest(KIND, "phi", {"modelId": PHI}))
+    ready_before = ready(cluster.wait_ready(KIND, "phi"))
+    operators.started[0].stop()
+    before = stats(sim)
+    events_before = own_events(cluster)
+
+    operators.start()
+
+    cluster.wait(
+        "the restarted operator to look at the endpoint",
+        lambda: count(stats(sim), "GET serverlessEndpoints") > count(before, "GET serverlessEndpoints"),
+        timeout=15,
+    )
+    time.sleep(2.0)
+    made = delta(stats(sim), before)
+    assert set(made) <= {
+        "GET serverlessEndpoints",
+        "POST serverlessEndpoints/listKeys",
+        "GET workspaces",
+    }, made
+    obj = cluster.get(KIND, "phi")
+    assert ready(obj) == ready_before  # same reason, message and lastTransitionTime
+    assert own_events(cluster) == events_before  # nothing re-announced
+
+
+def test_an_object_deleted_while_the_operator_is_down_is_cleaned_up_on_its_return(
+    restartable: Cluster, operators: Operators, sim: SimulatorProcess
+) -> None:
+    cluster = restartable
+    cluster.apply(manifest(KIND, "phi", {"modelId": PHI}))
+    cluster.wait_ready(KIND, "phi")
+    operators.started[0].stop()
+
+    cluster.delete(KIND, "phi")
+
+    time.sleep(0.5)
+    obj = cluster.get(KIND, "phi")
+    assert obj is not None, "the finalizer should hold the object while no operator runs"
+    assert obj["metadata"].get("deletionTimestamp")
+    assert FINALIZER in obj["metadata"].get("finalizers", [])
+    assert stats(sim)["resources"].get("serverlessEndpoints") == 1
+
+    operators.start()
+
+    cluster.wait_gone(KIND, "phi", timeout=20)
+    after = stats(sim)
+    assert count(after, "DELETE serverlessEndpoints") == 1
+    assert "serverlessEndpoints" not in after["resources"]
+    cluster.wait("the keys Secret to be garbage-collected", lambda: cluster.secret("phi-keys") is None)

@@ -75,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def operate(settings: settings_mod.Settings, *, stop_flag: asyncio.Event | None = None) -> None:
+async def operate(settings: settings_mod.Settings) -> None:
     import kopf
 
     from azureml_operator import metrics, wiring
@@ -102,5 +102,4 @@ async def operate(settings: settings_mod.Settings, *, stop_flag: asyncio.Event |
         namespaces=list(settings.namespaces),
         standalone=True,
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
-        stop_flag=stop_flag,
     )

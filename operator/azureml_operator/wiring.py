@@ -49,14 +49,15 @@ class OperatorState:
 class IndexLookups:
     """`controllers.common.Lookups` over kopf's in-memory indexes."""
 
-    def __init__(self, indexes: dict[str, Any]) -> None:
-        self._workspaces = indexes.get("workspace_specs") or {}
-        self._subscriptions = indexes.get("subscription_states") or {}
-        self._endpoints = indexes.get("endpoint_models") or {}
+    def __init__(self, handler_kwargs: dict[str, Any]) -> None:
+        # kopf hands every handler each index as a keyword argument named by the index's id.
+        self._workspaces = handler_kwargs.get("workspace_specs") or {}
+        self._subscriptions = handler_kwargs.get("subscription_states") or {}
+        self._endpoints = handler_kwargs.get("endpoint_models") or {}
 
     @staticmethod
     def _first(index: Any, key: Any) -> Any:
-        store = index.get(key) if hasattr(index, "get") else None
+        store = index.get(key)
         return next(iter(store), None) if store else None
 
     def workspace(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -103,15 +104,9 @@ def post(body: kopf.Body, events: list[Event]) -> None:
         kopf.event(target, type=event.type, reason=event.reason, message=event.message[:1024])
 
 
-def _indexes(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: kwargs[k] for k in ("workspace_specs", "subscription_states", "endpoint_models") if k in kwargs
-    }
-
-
 def _deps(state: OperatorState, kwargs: dict[str, Any]) -> Dependencies:
     assert state.pool is not None and state.kube is not None, "startup has not run"
-    return Dependencies(state.settings, state.pool, state.kube, IndexLookups(_indexes(kwargs)))
+    return Dependencies(state.settings, state.pool, state.kube, IndexLookups(kwargs))
 
 
 async def _reconcile(
@@ -125,10 +120,7 @@ async def _reconcile(
             verdict = await runtime.reconcile(obj, _deps(state, kwargs), retry)
         except Exception as err:  # a bug must show on the object, not only in a log
             verdict = unexpected(err, obj, "reconcile", retry)
-    status_patch, events = next_status(body.get("status"), verdict, obj.generation)
-    for key, value in status_patch.items():
-        patch.status[key] = value
-    post(body, events)
+    post(body, write_status(patch, body, verdict, obj.generation))
     metrics.RECONCILE_SECONDS.labels(info.kind).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(info.kind, trigger, str(verdict.reason)).inc()
     metrics.RESOURCES.observe(obj.uid, info.kind, verdict.status, str(verdict.reason))
@@ -152,10 +144,23 @@ async def _finalize(
         metrics.RESOURCES.forget(obj.uid)
         log.info("%s released: %s", obj.ref, verdict.message)
         return
-    status_patch, _ = next_status(body.get("status"), verdict, obj.generation)
+    write_status(patch, body, verdict, obj.generation)  # its Events are the verdict's, posted above
+    raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)
+
+
+async def _forget(info: KindInfo, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A kind without a finalizer still leaves a lock and a gauge entry to drop."""
+    uid = body.get("metadata", {}).get("uid", "")
+    memo.state.locks.pop(uid, None)
+    metrics.RESOURCES.forget(uid)
+
+
+def write_status(patch: kopf.Patch, body: kopf.Body, verdict: Verdict, generation: int) -> list[Event]:
+    """Put the changed status fields into kopf's patch; returns the Events the change calls for."""
+    status_patch, events = next_status(body.get("status"), verdict, generation)
     for key, value in status_patch.items():
         patch.status[key] = value
-    raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)
+    return events
 
 
 def unexpected(err: Exception, obj: Obj, doing: str, retry: int) -> Verdict:
@@ -244,8 +249,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             initial_delay=lambda **_: settings.drift_interval * random.uniform(0.9, 1.1),
             registry=registry,
         )(_bind(_reconcile, info, "drift"))
-        if info.kind != "Workspace":  # a Workspace owns nothing in Azure: no finalizer needed
+        if runtime.deletes_in_azure(info.kind):
             kopf.on.delete(*resource, id="finalize", registry=registry)(_bind(_finalize, info))
+        else:  # optional: no finalizer, the object goes at once whether the operator runs or not
+            kopf.on.delete(*resource, id="forget", optional=True, registry=registry)(_bind(_forget, info))
 
 
 def kube_api_client() -> Any:
@@ -275,5 +282,3 @@ def configure(kopf_settings: kopf.OperatorSettings) -> None:
     kopf_settings.watching.client_timeout = 240
     kopf_settings.watching.connect_timeout = 30
     kopf_settings.networking.request_timeout = 60
-    # A wrong-type or missing CRD should show, not silently retry forever.
-    kopf_settings.execution.max_workers = 8

@@ -115,6 +115,7 @@ class SdkWorkspaceClient:
             **mlclient_cloud_kwargs(arm_endpoint),
         )
         self._rest = ArmRest(arm_endpoint, credential)
+        self._location: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -193,7 +194,10 @@ class SdkWorkspaceClient:
         return None if body is None else serverless_from_arm(body)
 
     async def begin_put_serverless(self, name: str, desired: DesiredServerless) -> None:
-        location = (await self.get_workspace()).location
+        # A workspace's region never changes: read it once per client, not once per PUT.
+        if self._location is None:
+            self._location = (await self.get_workspace()).location
+        location = self._location
         body = serverless_to_arm(desired, location)
         await self._call(
             "PUT",

@@ -14,6 +14,7 @@ from azureml_operator.conditions import Reason
 from azureml_operator.errors import AzureFailure, Terminal, Throttled
 from azureml_operator.kubeapi import KubeApi
 from azureml_operator.reconcilers.common import (
+    ADOPT_ANNOTATION,
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
     WAIT_DEPENDENCY,
@@ -196,9 +197,27 @@ class Observed(Protocol):
     provisioning_state: str | None
 
 
-async def record_and_create(
-    obj: Obj, deps: Dependencies, expected_id: str, create: Callable[[], Awaitable[None]]
-) -> None:
+def owner_of(obj: Obj, observed: Observed | None, *, adopt: bool) -> Ownership | None:
+    """Whose is the resource Azure holds under this object's name (None: there is none)."""
+    if observed is None:
+        return None
+    return ownership(
+        observed_id=observed.id,
+        observed_tags=getattr(observed, "tags", None),
+        recorded_id=obj.status.get("azureResourceId"),
+        uid=obj.uid,
+        adopt=adopt,
+    )
+
+
+async def create_recorded(
+    obj: Obj,
+    deps: Dependencies,
+    expected_id: str,
+    create: Callable[[], Awaitable[None]],
+    message: str,
+    fields: dict[str, Any],
+) -> Verdict:
     """Write the expected ARM id to status *before* asking Azure to create it, so a restart between
     the two still recognises the creation as this object's; take it back if Azure said no."""
     await deps.kube.patch_status(obj.plural, obj.namespace, obj.name, {"azureResourceId": expected_id})
@@ -207,6 +226,23 @@ async def record_and_create(
     except Terminal:
         await deps.kube.patch_status(obj.plural, obj.namespace, obj.name, {"azureResourceId": None})
         raise
+    verdict = Verdict.not_ready(
+        Reason.CREATING,
+        message,
+        requeue_after=POLL_OPERATION.delay(0),
+        **{**fields, "azureResourceId": expected_id},
+    )
+    verdict.events.append(Event("Normal", "Creating", message))
+    return verdict
+
+
+def note_adoption(verdict: Verdict, owner: Ownership | None, what: str) -> Verdict:
+    """An Adopted event once the object has taken over a resource it did not create."""
+    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
+        verdict.events.append(
+            Event("Normal", "Adopted", f"took over the existing {what} ({ADOPT_ANNOTATION})")
+        )
+    return verdict
 
 
 async def delete_owned(
@@ -232,14 +268,7 @@ async def delete_owned(
         observed = await get(client)
         if observed is None:
             return Verdict.release(f"{what} is gone")
-        owner = ownership(
-            observed_id=observed.id,
-            observed_tags=getattr(observed, "tags", None),
-            recorded_id=obj.status.get("azureResourceId"),
-            uid=obj.uid,
-            adopt=False,
-        )
-        if owner is not Ownership.OURS:
+        if owner_of(obj, observed, adopt=False) is not Ownership.OURS:
             return Verdict.release(f"{what} was not created by this object: left alone")
         verdict = Verdict.not_ready(
             Reason.DELETING, f"deleting {what}", requeue_after=POLL_OPERATION.delay(attempt)

@@ -7,22 +7,22 @@ from azureml_operator.controllers.common import (
     Dependencies,
     Obj,
     client_for,
+    create_recorded,
     delete_owned,
     failure_verdict,
-    record_and_create,
+    note_adoption,
+    owner_of,
     resolve_workspace,
 )
 from azureml_operator.errors import AzureFailure
 from azureml_operator.reconcilers import model_subscription as decide
 from azureml_operator.reconcilers.common import (
-    ADOPT_ANNOTATION,
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
     Event,
     Ownership,
     Verdict,
     adopt_requested,
-    ownership,
 )
 
 COLLECTION = "marketplaceSubscriptions"
@@ -43,30 +43,22 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
     doing = f"Marketplace subscription {name}"
     try:
         observed = await client.get_subscription(name)
-        owner = None
-        if observed is not None:
-            owner = ownership(
-                observed_id=observed.id,
-                observed_tags=None,
-                recorded_id=obj.status.get("azureResourceId"),
-                uid=obj.uid,
-                adopt=adopt_requested(obj.annotations),
-            )
+        owner = owner_of(obj, observed, adopt=adopt_requested(obj.annotations))
         plan = decide.plan(model_id=model_id, name=name, observed=observed, owner=owner)
         fields = decide.status_fields(observed)
-        if owner in (Ownership.OURS, Ownership.ADOPT):
-            fields["azureResourceId"] = observed.id if observed else None
+        if observed is not None and owner in (Ownership.OURS, Ownership.ADOPT):
+            fields["azureResourceId"] = observed.id
         match plan.action:
             case decide.Action.CREATE:
                 expected = resolved.target.child_id(COLLECTION, name)
-                await record_and_create(
-                    obj, deps, expected, lambda: client.begin_create_subscription(name, model_id)
+                verdict = await create_recorded(
+                    obj,
+                    deps,
+                    expected,
+                    lambda: client.begin_create_subscription(name, model_id),
+                    plan.message,
+                    fields,
                 )
-                verdict = Verdict.not_ready(
-                    Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
-                )
-                verdict.fields["azureResourceId"] = expected
-                verdict.events.append(Event("Normal", "Creating", plan.message))
             case decide.Action.WAIT:
                 verdict = Verdict.not_ready(
                     Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(attempt), **fields
@@ -86,15 +78,7 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
                 verdict = Verdict.not_ready(Reason.PROVISIONING_FAILED, f"{doing}: {plan.message}", **fields)
     except AzureFailure as failure:
         return failure_verdict(failure, attempt, doing)
-    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
-        verdict.events.append(
-            Event(
-                "Normal",
-                "Adopted",
-                f"took over the existing Marketplace subscription {name} ({ADOPT_ANNOTATION})",
-            )
-        )
-    return verdict
+    return note_adoption(verdict, owner, doing)
 
 
 async def finalize(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:

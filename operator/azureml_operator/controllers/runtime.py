@@ -41,11 +41,15 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
     return verdict
 
 
+def deletes_in_azure(kind: str) -> bool:
+    """Whether deleting an object of this kind deletes something in Azure (and so needs a finalizer)."""
+    return hasattr(CONTROLLERS[kind], "finalize")
+
+
 async def finalize(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
-    """A verdict that is `released` when the object may go, or one to retry after `requeue_after`."""
+    """A verdict that is `released` when the object may go, or one to retry after `requeue_after`.
+    Only for kinds that `deletes_in_azure`."""
     controller = CONTROLLERS[obj.kind]
-    if not hasattr(controller, "finalize"):
-        return Verdict.release("nothing in Azure to delete")
     try:
         policy = policy_of(obj.annotations)
     except PolicyError:

@@ -9,23 +9,23 @@ from azureml_operator.controllers.common import (
     Dependencies,
     Obj,
     client_for,
+    create_recorded,
     delete_owned,
     failure_verdict,
-    record_and_create,
+    note_adoption,
+    owner_of,
     resolve_workspace,
 )
 from azureml_operator.errors import AzureFailure
 from azureml_operator.kubeapi import SecretNotOwned
 from azureml_operator.reconcilers import serverless_endpoint as decide
 from azureml_operator.reconcilers.common import (
-    ADOPT_ANNOTATION,
     POLL_OPERATION,
     WAIT_DEPENDENCY,
     Event,
     Ownership,
     Verdict,
     adopt_requested,
-    ownership,
 )
 from azureml_operator.reconcilers.model_subscription import same_model
 
@@ -89,15 +89,7 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
     doing = f"serverless endpoint {name}"
     try:
         observed = await client.get_serverless(name)
-        owner = None
-        if observed is not None:
-            owner = ownership(
-                observed_id=observed.id,
-                observed_tags=observed.tags,
-                recorded_id=obj.status.get("azureResourceId"),
-                uid=obj.uid,
-                adopt=adopt_requested(obj.annotations),
-            )
+        owner = owner_of(obj, observed, adopt=adopt_requested(obj.annotations))
         plan = decide.plan(
             want=want,
             name=name,
@@ -106,20 +98,17 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
             spec_changed_since_failure=obj.status.get("observedGeneration") != obj.generation,
         )
         fields = decide.status_fields(observed)
-        if owner in (Ownership.OURS, Ownership.ADOPT):
-            fields["azureResourceId"] = observed.id if observed else None
+        if observed is not None and owner in (Ownership.OURS, Ownership.ADOPT):
+            fields["azureResourceId"] = observed.id
         match plan.action:
             case decide.Action.CREATE:
                 # The subscription gates creation only: an existing endpoint is always observed and
                 # reported as Azure has it, even while its ModelSubscription is away.
                 check_subscription(obj, deps, attempt)
                 expected = resolved.target.child_id(COLLECTION, name)
-                await record_and_create(obj, deps, expected, lambda: client.begin_put_serverless(name, want))
-                verdict = Verdict.not_ready(
-                    Reason.CREATING, plan.message, requeue_after=POLL_OPERATION.delay(0), **fields
+                verdict = await create_recorded(
+                    obj, deps, expected, lambda: client.begin_put_serverless(name, want), plan.message, fields
                 )
-                verdict.fields["azureResourceId"] = expected
-                verdict.events.append(Event("Normal", "Creating", plan.message))
             case decide.Action.UPDATE:
                 await client.begin_put_serverless(name, decide.merged_tags(want, observed))
                 verdict = Verdict.not_ready(
@@ -156,13 +145,7 @@ async def reconcile(obj: Obj, deps: Dependencies, attempt: int) -> Verdict:
             verdict.message += "; create a ModelSubscription for the model (and name it in spec.subscriptionRef to wait for it)"
             verdict.requeue_after = WAIT_DEPENDENCY.delay(attempt)
         return verdict
-    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
-        verdict.events.append(
-            Event(
-                "Normal", "Adopted", f"took over the existing serverless endpoint {name} ({ADOPT_ANNOTATION})"
-            )
-        )
-    return verdict
+    return note_adoption(verdict, owner, doing)
 
 
 async def publish_keys(

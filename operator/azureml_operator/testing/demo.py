@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -212,7 +211,3 @@ def cleanup(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
         custom.delete_namespaced_custom_object(
             "azureml.dev", "v1alpha1", namespace, PLURALS[doc["kind"]], doc["metadata"]["name"]
         )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main(argparse.Namespace()))

@@ -103,8 +103,15 @@ class Cluster:
             if name is None or e.involved_object.name == name
         ]
 
-    def wait(self, what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-        """Poll `probe` until it returns something truthy; fail with the operator's log otherwise."""
+    def wait(
+        self,
+        what: str,
+        probe: Callable[[], T | None],
+        timeout: float = 30.0,
+        state: Callable[[], Any] | None = None,
+    ) -> T:
+        """Poll `probe` until it returns something truthy; fail with the operator's log otherwise
+        (and with `state()` as it is at the end, when given)."""
         deadline = time.monotonic() + timeout
         last: T | None = None
         while time.monotonic() < deadline:
@@ -112,8 +119,10 @@ class Cluster:
             if last:
                 return last
             time.sleep(0.1)
+        now = f"; now: {state()!r}" if state is not None else ""
         raise AssertionError(
-            f"timed out after {timeout} s waiting for {what}; last: {last!r}\n--- operator log:\n{self.log()[-6000:]}"
+            f"timed out after {timeout} s waiting for {what}; last: {last!r}{now}\n"
+            f"--- operator log:\n{self.log()[-6000:]}"
         )
 
     def wait_ready(self, kind: str, name: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -121,7 +130,7 @@ class Cluster:
             obj = self.get(kind, name)
             return obj if ready(obj).get("status") == "True" else None
 
-        return self.wait(f"{kind} {name} to be Ready", probe, timeout)
+        return self.wait(f"{kind} {name} to be Ready", probe, timeout, lambda: ready(self.get(kind, name)))
 
     def wait_reason(self, kind: str, name: str, reason: str, timeout: float = 30.0) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
@@ -129,7 +138,7 @@ class Cluster:
             return obj if ready(obj).get("reason") == reason else None
 
         return self.wait(
-            f"{kind} {name} to report {reason} (now {ready(self.get(kind, name))})", probe, timeout
+            f"{kind} {name} to report {reason}", probe, timeout, lambda: ready(self.get(kind, name))
         )
 
     def wait_gone(self, kind: str, name: str, timeout: float = 30.0) -> None:

@@ -1,7 +1,8 @@
 """Status conditions in the metav1.Condition shape, as pure functions over plain dicts.
 
-Each kind reports one `Ready` condition whose `reason` says exactly what a user can act on; the
-reasons are the constants below, documented in docs/conditions.md. `lastTransitionTime` changes
+Every kind reports a `Ready` condition, the summary, whose `reason` says exactly what a user can act
+on; a kind may report more conditions beside it. The reasons are the constants below, documented in
+docs/conditions.md. `lastTransitionTime` changes
 only when the status flips, so re-reporting the same state writes nothing new.
 """
 
@@ -40,8 +41,29 @@ class Reason(StrEnum):
     CONFLICT = "Conflict"  # an Azure resource of that name exists and was not made by this object
     PROVISIONING_FAILED = "ProvisioningFailed"
     AZURE_REJECTED = "AzureRejected"
+    DELETION_BLOCKED = "DeletionBlocked"  # deleting needs a person: the finalizer stays until then
     # Ready=Unknown
     RECONCILE_SKIPPED = "ReconcileSkipped"
+
+
+# The one table of reasons that resolve by themselves (the operator keeps polling). Every other
+# Ready=False reason needs someone to change a spec, a credential or something in Azure; it is
+# retried only by the drift check, and its Event is a Warning.
+TRANSIENT: frozenset[Reason] = frozenset(
+    {
+        Reason.CREATING,
+        Reason.UPDATING,
+        Reason.DELETING,
+        Reason.WAITING_FOR_SUBSCRIPTION,
+        Reason.WAITING_FOR_WORKSPACE,
+        Reason.THROTTLED,
+        Reason.AZURE_UNAVAILABLE,
+    }
+)
+
+
+def is_transient(reason: Reason) -> bool:
+    return reason in TRANSIENT
 
 
 def now_iso() -> str:

@@ -13,12 +13,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from azureml_operator.api.common import GROUP, VERSION
+from azureml_operator.reconcilers.context import SecretNotOwned
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
-
-
-class SecretNotOwned(Exception):
-    """A Secret of that name exists and belongs to someone else: the operator will not overwrite it."""
 
 
 def _decode(data: dict[str, str] | None) -> dict[str, str]:
@@ -83,13 +80,67 @@ class KubeApi:
 
         return await asyncio.to_thread(apply)
 
-    async def patch_status(self, plural: str, namespace: str, name: str, fields: dict[str, Any]) -> None:
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
+    ) -> None:
+        """Merge `fields` into the object's status. With `uid`, the write is for that object only:
+        the API server refuses it if the name now belongs to a newer object."""
+        body: dict[str, Any] = {"status": fields}
+        if uid:
+            body["metadata"] = {"uid": uid}
         await asyncio.to_thread(
-            self._custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            name,
-            {"status": fields},
+            self._custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, plural, name, body
         )
+
+    async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
+        """The uid of the object of that name now, or None if there is none."""
+
+        def read() -> str | None:
+            try:
+                obj = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+            except ApiException as err:
+                if err.status == 404:
+                    return None
+                raise
+            return str(obj["metadata"]["uid"])
+
+        return await asyncio.to_thread(read)
+
+    async def claims(self, plural: str, arm_id: str) -> list[tuple[str, str, str]]:
+        """(namespace, name, uid) of every object of the kind, in any namespace, whose status
+        records `arm_id`. Raises when the operator may not list the whole cluster."""
+
+        def scan() -> list[tuple[str, str, str]]:
+            listed = self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+            wanted = arm_id.lower()
+            return [
+                (o["metadata"].get("namespace", ""), o["metadata"]["name"], o["metadata"]["uid"])
+                for o in listed.get("items", [])
+                if str((o.get("status") or {}).get("azureResourceId") or "").lower() == wanted
+            ]
+
+        return await asyncio.to_thread(scan)
+
+    async def set_secret_finalizer(self, namespace: str, name: str, finalizer: str, present: bool) -> None:
+        """Add or remove one finalizer on a Secret, leaving the others; nothing when already so, or
+        when there is no such Secret."""
+
+        def apply() -> None:
+            try:
+                secret = self._core.read_namespaced_secret(name, namespace)
+            except ApiException as err:
+                if err.status == 404:
+                    return
+                raise
+            current = list(secret.metadata.finalizers or [])
+            if (finalizer in current) == present:
+                return
+            if present and secret.metadata.deletion_timestamp:
+                return  # a Secret being deleted takes no new finalizers
+            wanted = [*current, finalizer] if present else [f for f in current if f != finalizer]
+            # The resourceVersion makes this a compare-and-swap: finalizers are a list that a merge
+            # patch replaces whole, so a concurrent change by someone else must not be lost.
+            patch = {"metadata": {"finalizers": wanted, "resourceVersion": secret.metadata.resource_version}}
+            self._core.patch_namespaced_secret(name, namespace, patch)
+
+        await asyncio.to_thread(apply)

@@ -30,11 +30,16 @@ def add_parser(sub: Any) -> None:
 
 
 class RequeueIsNotAnError(logging.Filter):
-    """The operator polls Azure by raising kopf.TemporaryError, which kopf logs as an ERROR. A poll
-    is routine; the operator logs real failures itself (wiring.post), so these become DEBUG."""
+    """kopf logs a deletion that polls Azure (a kopf.TemporaryError) as an ERROR, and every watch
+    event handled as INFO. Both are routine; the operator logs real failures itself (wiring.post),
+    so these become DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.ERROR and "failed temporarily" in record.getMessage():
+        message = record.getMessage()
+        routine = (record.levelno == logging.ERROR and "failed temporarily" in message) or (
+            record.levelno == logging.INFO and message.startswith("Handler 'wake")
+        )
+        if routine:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True

@@ -1,10 +1,11 @@
-"""The only module that imports kopf: operator settings, the indexes other objects are looked up in,
-one set of handlers per kind registered in one loop, and the translation of a controller's verdict
-into a status patch, Events and kopf's retry.
+"""The only module that imports kopf: operator settings, the index every object is filed in, and
+for every kind one reconcile loop per object (a kopf daemon), one finalizer, and one watch-event
+handler that wakes the loop when the object changes.
 
-Every trigger (create, update, resume after a restart, the drift timer) runs the same level-based
-reconcile; passes for one object are serialised by a per-object lock, so the timer and an edit never
-race each other into Azure, while different objects never wait for each other.
+One object, one schedule: its loop runs a pass, then sleeps until the pass's verdict says (a poll,
+a back-off, or the drift interval), or until the object changes. Retries and the drift check are the
+same schedule, so an outage never doubles the read rate. Passes for one object never overlap;
+different objects never wait for each other.
 """
 
 from __future__ import annotations
@@ -13,81 +14,75 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from azureml_operator import metrics
-from azureml_operator.api import KINDS, KindInfo
-from azureml_operator.api.common import API_VERSION, GROUP, VERSION
+from azureml_operator.api.common import GROUP, VERSION
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.conditions import Reason
-from azureml_operator.controllers import runtime
-from azureml_operator.controllers.common import Dependencies, Obj
 from azureml_operator.kubeapi import KubeApi
-from azureml_operator.reconcilers.common import RETRY_UNAVAILABLE, Event, Verdict
+from azureml_operator.reconcilers.adapters import Adapter
+from azureml_operator.reconcilers.common import (
+    ADOPT_ANNOTATION,
+    POLICY_ANNOTATION,
+    RETRY_UNAVAILABLE,
+    Event,
+    Verdict,
+)
+from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.lookups import MappingLookups, index_keys
+from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import next_status
+from azureml_operator.runtime import loop
+from azureml_operator.runtime.registry import ADAPTERS, references
 from azureml_operator.settings import Settings
 
 FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
+INDEX_PREFIX = "objects_"
 log = logging.getLogger(__name__)
 
 
 @dataclass
+class Schedule:
+    """One object's loop: when it runs next, how many passes in a row asked to look again, and the
+    last change of the object it acted on."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    attempt: int = 0
+    seen: tuple[Any, ...] = ()
+
+
+@dataclass
 class OperatorState:
-    """Built on startup, kept in kopf's memo: the dependencies and the per-object locks."""
+    """Built on startup, kept in kopf's memo: the dependencies and the per-object state."""
 
     settings: Settings
     pool: ClientPool | None = None
     kube: KubeApi | None = None
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
 
-
-class IndexLookups:
-    """`controllers.common.Lookups` over kopf's in-memory indexes."""
-
-    def __init__(self, handler_kwargs: dict[str, Any]) -> None:
+    def context(self, handler_kwargs: Mapping[str, Any]) -> Context:
+        assert self.pool is not None and self.kube is not None, "startup has not run"
         # kopf hands every handler each index as a keyword argument named by the index's id.
-        self._workspaces = handler_kwargs.get("workspace_specs") or {}
-        self._subscriptions = handler_kwargs.get("subscription_states") or {}
-        self._endpoints = handler_kwargs.get("endpoint_models") or {}
-
-    @staticmethod
-    def _first(index: Any, key: Any) -> Any:
-        store = index.get(key)
-        return next(iter(store), None) if store else None
-
-    def workspace(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._first(self._workspaces, (namespace, name))
-
-    def subscription(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._first(self._subscriptions, (namespace, name))
-
-    def endpoints_using(self, namespace: str, workspace: str | None, model_id: str) -> list[dict[str, Any]]:
-        store = self._endpoints.get((namespace, workspace or "", model_id.lower()))
-        return list(store) if store else []
+        indexes = [v for k, v in handler_kwargs.items() if k.startswith(INDEX_PREFIX)]
+        return Context(self.settings, self.pool, self.kube, MappingLookups(indexes))
 
 
-def to_obj(info: KindInfo, body: kopf.Body) -> Obj:
-    meta = body.get("metadata", {})
-    return Obj(
-        api_version=API_VERSION,
-        kind=info.kind,
-        plural=info.plural,
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        uid=meta.get("uid", ""),
-        generation=int(meta.get("generation") or 0),
-        annotations=dict(meta.get("annotations") or {}),
-        spec=dict(body.get("spec") or {}),
-        status=dict(body.get("status") or {}),
-    )
+def relevant(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What, when it changes, calls for a pass now: the spec (generation) and the annotations the
+    operator reads. Status changes (our own writes) do not."""
+    meta = body.get("metadata") or {}
+    notes = meta.get("annotations") or {}
+    return (meta.get("generation"), notes.get(POLICY_ANNOTATION), notes.get(ADOPT_ANNOTATION))
 
 
-def post(body: kopf.Body, events: list[Event]) -> None:
+def post(body: Mapping[str, Any], events: list[Event]) -> None:
     """Post Events, and log them: the log tells the same story as `kubectl get events`."""
     for event in events:
         target = event.regarding if event.regarding is not None else body
@@ -104,111 +99,132 @@ def post(body: kopf.Body, events: list[Event]) -> None:
         kopf.event(target, type=event.type, reason=event.reason, message=event.message[:1024])
 
 
-def _deps(state: OperatorState, kwargs: dict[str, Any]) -> Dependencies:
-    assert state.pool is not None and state.kube is not None, "startup has not run"
-    return Dependencies(state.settings, state.pool, state.kube, IndexLookups(kwargs))
+def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
+    log.exception("%s of %s failed unexpectedly", doing, obj.ref)
+    return Verdict.not_ready(
+        Reason.AZURE_UNAVAILABLE,
+        f"unexpected error: {type(err).__name__}: {err}"[:512],
+        requeue_after=RETRY_UNAVAILABLE.delay(attempt),
+    )
 
 
-async def _reconcile(
-    info: KindInfo, trigger: str, body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any
+async def write_status(
+    state: OperatorState, adapter: Adapter, body: Mapping[str, Any], verdict: Verdict
+) -> None:
+    """Write what changed of the status (for this uid only) and post the Events it calls for."""
+    assert state.kube is not None
+    obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
+    patch, events = next_status(body.get("status"), verdict, obj.generation, model=adapter.info.status_model)
+    if patch:
+        try:
+            await state.kube.patch_status(obj.plural, obj.namespace, obj.name, patch, obj.uid)
+        except Exception as err:  # gone or replaced meanwhile: the next pass, if any, tells
+            log.info("status of %s not written: %s", obj.ref, err)
+            return
+    post(body, events)
+
+
+def is_current(context: Context, adapter: Adapter, body: Mapping[str, Any]) -> bool:
+    """Is this body the object that exists now? A pass for a deleted object (or an older one of the
+    same name) must do nothing at all."""
+    meta = body.get("metadata") or {}
+    entry = context.lookups.get(adapter.info.kind, meta.get("namespace", ""), meta.get("name", ""))
+    return entry is not None and entry.uid == meta.get("uid")
+
+
+async def run_loop(
+    adapter: Adapter, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **kwargs: Any
 ) -> None:
     state: OperatorState = memo.state
-    obj = to_obj(info, body)
-    started = time.monotonic()
-    async with state.locks.setdefault(obj.uid, asyncio.Lock()):
-        try:
-            verdict = await runtime.reconcile(obj, _deps(state, kwargs), retry)
-        except Exception as err:  # a bug must show on the object, not only in a log
-            verdict = unexpected(err, obj, "reconcile", retry)
-    post(body, write_status(patch, body, verdict, obj.generation))
-    metrics.RECONCILE_SECONDS.labels(info.kind).observe(time.monotonic() - started)
-    metrics.RECONCILES.labels(info.kind, trigger, str(verdict.reason)).inc()
-    metrics.RESOURCES.observe(obj.uid, info.kind, verdict.status, str(verdict.reason))
-    if verdict.requeue_after is not None:
-        raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)
+    uid = str(body.get("metadata", {}).get("uid", ""))
+    schedule = state.schedules.setdefault(uid, Schedule())
+    trigger = "start"
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        while not stopped:
+            context = state.context(kwargs)
+            if not is_current(context, adapter, body) or body.get("metadata", {}).get("deletionTimestamp"):
+                return
+            schedule.wake.clear()
+            schedule.seen = relevant(body)
+            obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
+            started = time.monotonic()
+            async with state.locks.setdefault(uid, asyncio.Lock()):
+                work = asyncio.ensure_future(loop.reconcile(adapter, obj, context, schedule.attempt))
+                await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not work.done():  # shutting down or deleted: abandon the pass, write nothing
+                    work.cancel()
+                    return
+                try:
+                    verdict = work.result()
+                except Exception as err:  # a bug must show on the object, not only in a log
+                    verdict = unexpected(err, obj, "reconcile", schedule.attempt)
+                if stopped:
+                    return
+                await write_status(state, adapter, body, verdict)
+            metrics.RECONCILE_SECONDS.labels(adapter.info.kind).observe(time.monotonic() - started)
+            metrics.RECONCILES.labels(adapter.info.kind, trigger, str(verdict.reason)).inc()
+            if not verdict.keep_status:
+                metrics.RESOURCES.observe(uid, adapter.info.kind, verdict.status, str(verdict.reason))
+            if verdict.requeue_after is not None:
+                schedule.attempt += 1
+                delay, trigger = verdict.requeue_after, "retry"
+            else:
+                schedule.attempt = 0
+                # Spread the objects' checks: ±10 % of the interval.
+                delay, trigger = state.settings.drift_interval * random.uniform(0.9, 1.1), "drift"
+            woken = asyncio.ensure_future(schedule.wake.wait())
+            await asyncio.wait({woken, stop}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            if woken.done():
+                trigger = "change"
+            woken.cancel()
+    finally:
+        stop.cancel()
+        state.schedules.pop(uid, None)
 
 
-async def _finalize(
-    info: KindInfo, body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any
-) -> None:
+async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """A change a user made: run the object's pass now, with a fresh back-off."""
+    schedule = memo.state.schedules.get(str(body.get("metadata", {}).get("uid", "")))
+    if schedule is not None and schedule.seen and relevant(body) != schedule.seen:
+        schedule.attempt = 0
+        schedule.wake.set()
+
+
+async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **kwargs: Any) -> None:
     state: OperatorState = memo.state
-    obj = to_obj(info, body)
+    obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
     async with state.locks.setdefault(obj.uid, asyncio.Lock()):
         try:
-            verdict = await runtime.finalize(obj, _deps(state, kwargs), retry)
+            verdict = await loop.finalize(adapter, obj, state.context(kwargs), retry)
         except Exception as err:  # a bug must show on the object, not only in a log
             verdict = unexpected(err, obj, "deletion", retry)
-    post(body, verdict.events)
     if verdict.released:
+        post(body, verdict.events)
         state.locks.pop(obj.uid, None)
         metrics.RESOURCES.forget(obj.uid)
         log.info("%s released: %s", obj.ref, verdict.message)
         return
-    write_status(patch, body, verdict, obj.generation)  # its Events are the verdict's, posted above
+    await write_status(state, adapter, body, verdict)
     raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)
 
 
-async def _forget(info: KindInfo, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A kind without a finalizer still leaves a lock and a gauge entry to drop."""
-    uid = body.get("metadata", {}).get("uid", "")
-    memo.state.locks.pop(uid, None)
-    metrics.RESOURCES.forget(uid)
-
-
-def write_status(patch: kopf.Patch, body: kopf.Body, verdict: Verdict, generation: int) -> list[Event]:
-    """Put the changed status fields into kopf's patch; returns the Events the change calls for."""
-    status_patch, events = next_status(body.get("status"), verdict, generation)
-    for key, value in status_patch.items():
-        patch.status[key] = value
-    return events
-
-
-def unexpected(err: Exception, obj: Obj, doing: str, retry: int) -> Verdict:
-    log.exception("%s of %s failed unexpectedly", doing, obj.ref)
-    return Verdict.not_ready(
-        Reason.AZURE_UNAVAILABLE,
-        f"unexpected error: {type(err).__name__}: {err}",
-        requeue_after=RETRY_UNAVAILABLE.delay(retry),
-    )
-
-
-def _bind(fn: Callable[..., Any], *args: Any) -> Callable[..., Any]:
+def _bind(fn: Callable[..., Any], adapter: Adapter, name: str) -> Callable[..., Any]:
     async def handler(**kwargs: Any) -> Any:
-        return await fn(*args, **kwargs)
+        return await fn(adapter, **kwargs)
 
-    handler.__name__ = handler.__qualname__ = f"{fn.__name__.strip('_')}_{'_'.join(map(str, args))}"
+    handler.__name__ = handler.__qualname__ = f"{name}_{adapter.info.plural}"
     return handler
 
 
-def _index_functions() -> Iterator[tuple[str, Callable[..., Any]]]:
-    def workspace_specs(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
-        return {(namespace, name): dict(spec)}
+def _indexer(adapter: Adapter) -> Callable[..., Any]:
+    refs = references(adapter)
 
-    def subscription_states(
-        namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
-    ) -> dict[Any, Any]:
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-        return {
-            (namespace, name): {
-                "ready": ready.get("status") == "True",
-                "reason": ready.get("reason"),
-                "message": ready.get("message"),
-                "modelId": spec.get("modelId"),
-            }
-        }
+    def index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return index_keys(adapter.info.kind, body, refs)
 
-    def endpoint_models(namespace: str, name: str, uid: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
-        workspace = (spec.get("workspaceRef") or {}).get("name") or ""
-        ref = {
-            "apiVersion": API_VERSION,
-            "kind": "ServerlessEndpoint",
-            "metadata": {"namespace": namespace, "name": name, "uid": uid},
-        }
-        return {(namespace, workspace, str(spec.get("modelId", "")).lower()): ref}
-
-    yield "workspaces", workspace_specs
-    yield "modelsubscriptions", subscription_states
-    yield "serverlessendpoints", endpoint_models
+    index.__name__ = f"{INDEX_PREFIX}{adapter.info.plural}"
+    return index
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -228,31 +244,15 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         if memo.state.pool is not None:
             memo.state.pool.close()
 
-    for plural, fn in _index_functions():
-        kopf.index(GROUP, VERSION, plural, id=fn.__name__, registry=registry)(fn)
-
-    for info in KINDS:
-        resource = (GROUP, VERSION, info.plural)
-        for trigger, decorator in (
-            ("resume", kopf.on.resume),
-            ("create", kopf.on.create),
-            ("update", kopf.on.update),
-        ):
-            decorator(*resource, id=f"reconcile-{trigger}", registry=registry)(
-                _bind(_reconcile, info, trigger)
-            )
-        kopf.timer(
-            *resource,
-            id="drift",
-            interval=settings.drift_interval,
-            # Spread the objects' checks: ±10 % of the interval, chosen per object.
-            initial_delay=lambda **_: settings.drift_interval * random.uniform(0.9, 1.1),
-            registry=registry,
-        )(_bind(_reconcile, info, "drift"))
-        if runtime.deletes_in_azure(info.kind):
-            kopf.on.delete(*resource, id="finalize", registry=registry)(_bind(_finalize, info))
-        else:  # optional: no finalizer, the object goes at once whether the operator runs or not
-            kopf.on.delete(*resource, id="forget", optional=True, registry=registry)(_bind(_forget, info))
+    for adapter in ADAPTERS.values():
+        resource = (GROUP, VERSION, adapter.info.plural)
+        indexer = _indexer(adapter)
+        kopf.index(*resource, id=indexer.__name__, registry=registry)(indexer)
+        kopf.daemon(*resource, id="reconcile", cancellation_timeout=5.0, registry=registry)(
+            _bind(run_loop, adapter, "reconcile")
+        )
+        kopf.on.event(*resource, id="wake", registry=registry)(_bind(on_event, adapter, "wake"))
+        kopf.on.delete(*resource, id="finalize", registry=registry)(_bind(finalize, adapter, "finalize"))
 
 
 def kube_api_client() -> Any:
@@ -269,8 +269,8 @@ def kube_api_client() -> Any:
 def configure(kopf_settings: kopf.OperatorSettings) -> None:
     kopf_settings.persistence.finalizer = FINALIZER
     # Status stays ours and structural: kopf keeps its progress and diff-base in annotations, under
-    # a prefix of its own. kopf ignores every annotation under its prefix when it looks for changes,
-    # so it must not be `azureml.dev`: editing azureml.dev/reconcile-policy has to trigger a pass.
+    # a prefix of its own (kopf ignores annotation changes under its own prefix, so it must not be
+    # `azureml.dev`: editing azureml.dev/reconcile-policy has to wake the object's loop).
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"

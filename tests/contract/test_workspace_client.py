@@ -1,4 +1,4 @@
-"""`SdkWorkspaceClient` built by `ClientPool`, against the simulator: what each `WorkspaceApi` method
+"""`SdkWorkspaceClient` built by `ClientPool`, against the simulator: what each `Connection` method
 observes and writes, how failures are classified, how 429s pause the subscription's rate limiter,
 how clients are shared, and that no Azure call ever blocks the event loop."""
 
@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from azureml_operator.azure import credentials
-from azureml_operator.azure.client import DesiredServerless, WorkspaceApi, WorkspaceTarget
+from azureml_operator.azure.client import Connection, DesiredServerless, WorkspaceTarget
 from azureml_operator.azure.credentials import CredentialSpec
 from azureml_operator.azure.mlclient import SdkWorkspaceClient
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.azure.ratelimit import ArmRateLimiter
+from azureml_operator.azure.serverless import ServerlessEndpoints
+from azureml_operator.azure.subscriptions import MarketplaceSubscriptions
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import Recoverable, Terminal, Throttled
 from azureml_operator.testing.simulator.process import SimulatorProcess
@@ -53,7 +55,7 @@ def pool(make_pool: PoolMaker) -> ClientPool:
 
 
 @pytest.fixture
-async def client(pool: ClientPool) -> WorkspaceApi:
+async def client(pool: ClientPool) -> Connection:
     return await pool.get(HOME, STATIC)
 
 
@@ -105,7 +107,7 @@ def fault(sim: SimulatorProcess, **rule: Any) -> None:
 # -- workspace -----------------------------------------------------------------------------------
 
 
-async def test_get_workspace(client: WorkspaceApi) -> None:
+async def test_get_workspace(client: Connection) -> None:
     ws = await client.get_workspace()
     assert ws.id == HOME.arm_id
     assert ws.location == "eastus2"
@@ -115,14 +117,14 @@ async def test_get_workspace(client: WorkspaceApi) -> None:
 # -- Marketplace subscriptions -------------------------------------------------------------------
 
 
-async def test_subscription_lifecycle(client: WorkspaceApi, sim: SimulatorProcess) -> None:
-    assert await client.get_subscription("llama-sub") is None
+async def test_subscription_lifecycle(client: Connection, sim: SimulatorProcess) -> None:
+    assert await MarketplaceSubscriptions(client).get("llama-sub") is None
 
     sim.admin("POST", "latency", {"scale": 1})  # a 30 s create: begin_* must not wait for it
     started = time.monotonic()
-    await client.begin_create_subscription("llama-sub", LLAMA)
+    await MarketplaceSubscriptions(client).begin_create("llama-sub", LLAMA)
     assert time.monotonic() - started < 5
-    creating = await client.get_subscription("llama-sub")
+    creating = await MarketplaceSubscriptions(client).get("llama-sub")
     assert creating is not None
     assert creating.provisioning_state == "Creating"
     assert creating.name == "llama-sub" and creating.model_id == LLAMA
@@ -130,7 +132,8 @@ async def test_subscription_lifecycle(client: WorkspaceApi, sim: SimulatorProces
 
     sim.admin("POST", "clock", {"advanceSeconds": 60})
     done = await eventually(
-        lambda: client.get_subscription("llama-sub"), lambda s: s.provisioning_state == "Succeeded"
+        lambda: MarketplaceSubscriptions(client).get("llama-sub"),
+        lambda s: s.provisioning_state == "Succeeded",
     )
     assert (done.provisioning_state, done.subscription_status) == ("Succeeded", "Subscribed")
     assert done.marketplace_plan == {
@@ -140,18 +143,23 @@ async def test_subscription_lifecycle(client: WorkspaceApi, sim: SimulatorProces
     }
 
     sim.admin("POST", "latency", {"scale": 0.001})
-    await client.begin_delete_subscription("llama-sub")
-    assert await eventually(lambda: client.get_subscription("llama-sub"), lambda s: s is None) is None
-    await client.begin_delete_subscription("llama-sub")  # deleting what is gone is not an error
+    await MarketplaceSubscriptions(client).begin_delete("llama-sub")
+    assert (
+        await eventually(lambda: MarketplaceSubscriptions(client).get("llama-sub"), lambda s: s is None)
+        is None
+    )
+    await MarketplaceSubscriptions(client).begin_delete("llama-sub")  # deleting what is gone is not an error
 
 
 # -- serverless endpoints ------------------------------------------------------------------------
 
 
-async def test_serverless_lifecycle(client: WorkspaceApi, sim: SimulatorProcess) -> None:
-    assert await client.get_serverless("phi") is None
-    await client.begin_put_serverless("phi", PHI_ENDPOINT)
-    ep = await eventually(lambda: client.get_serverless("phi"), lambda e: e.endpoint_state == "Online")
+async def test_serverless_lifecycle(client: Connection, sim: SimulatorProcess) -> None:
+    assert await ServerlessEndpoints(client).get("phi") is None
+    await ServerlessEndpoints(client).begin_put("phi", PHI_ENDPOINT)
+    ep = await eventually(
+        lambda: ServerlessEndpoints(client).get("phi"), lambda e: e.endpoint_state == "Online"
+    )
     assert ep.id == HOME.child_id("serverlessEndpoints", "phi")
     assert (ep.name, ep.model_id) == ("phi", PHI)
     assert (ep.provisioning_state, ep.endpoint_state) == ("Succeeded", "Online")
@@ -160,28 +168,30 @@ async def test_serverless_lifecycle(client: WorkspaceApi, sim: SimulatorProcess)
     assert ep.tags == {"team": "a", "owner": "contract"}
     assert ep.inference_uri == f"{sim.base_url}/serverless/eastus2/phi"
 
-    keys = await client.get_serverless_keys("phi")
+    keys = await ServerlessEndpoints(client).keys("phi")
     assert len(keys.primary) == 32 and len(keys.secondary) == 32
     assert keys.primary != keys.secondary
     assert keys.primary not in repr(keys) and keys.secondary not in repr(keys)
 
-    await client.begin_delete_serverless("phi")
-    assert await eventually(lambda: client.get_serverless("phi"), lambda e: e is None) is None
+    await ServerlessEndpoints(client).begin_delete("phi")
+    assert await eventually(lambda: ServerlessEndpoints(client).get("phi"), lambda e: e is None) is None
 
 
-async def test_unchanged_put_starts_no_operation(client: WorkspaceApi, sim: SimulatorProcess) -> None:
-    await client.begin_put_serverless("phi", PHI_ENDPOINT)
-    await eventually(lambda: client.get_serverless("phi"), lambda e: e.provisioning_state == "Succeeded")
+async def test_unchanged_put_starts_no_operation(client: Connection, sim: SimulatorProcess) -> None:
+    await ServerlessEndpoints(client).begin_put("phi", PHI_ENDPOINT)
+    await eventually(
+        lambda: ServerlessEndpoints(client).get("phi"), lambda e: e.provisioning_state == "Succeeded"
+    )
     sim.admin("POST", "latency", {"scale": 1})  # any real update would now stay Updating for 30 s
 
-    await client.begin_put_serverless("phi", PHI_ENDPOINT)
-    same = await client.get_serverless("phi")
+    await ServerlessEndpoints(client).begin_put("phi", PHI_ENDPOINT)
+    same = await ServerlessEndpoints(client).get("phi")
     assert same is not None and same.provisioning_state == "Succeeded"
     assert sim.admin("GET", "stats")["requests"]["PUT serverlessEndpoints"] == 2
 
     changed = DesiredServerless(PHI, "Key", "Enabled", {"team": "b"})
-    await client.begin_put_serverless("phi", changed)
-    updating = await client.get_serverless("phi")
+    await ServerlessEndpoints(client).begin_put("phi", changed)
+    updating = await ServerlessEndpoints(client).get("phi")
     assert updating is not None and updating.provisioning_state == "Updating"
     assert (updating.content_safety, updating.tags) == ("Enabled", {"team": "b"})
 
@@ -189,12 +199,12 @@ async def test_unchanged_put_starts_no_operation(client: WorkspaceApi, sim: Simu
 # -- failure classification ----------------------------------------------------------------------
 
 
-async def test_partner_model_without_subscription_is_terminal(client: WorkspaceApi) -> None:
+async def test_partner_model_without_subscription_is_terminal(client: Connection) -> None:
     with pytest.raises(Terminal) as info:
-        await client.begin_put_serverless("llama", DesiredServerless(LLAMA, "Key", None, {}))
+        await ServerlessEndpoints(client).begin_put("llama", DesiredServerless(LLAMA, "Key", None, {}))
     assert info.value.reason == Reason.SUBSCRIPTION_MISSING
     assert info.value.status == 400
-    assert await client.get_serverless("llama") is None
+    assert await ServerlessEndpoints(client).get("llama") is None
 
 
 async def test_name_taken_in_the_region_is_terminal(
@@ -205,11 +215,11 @@ async def test_name_taken_in_the_region_is_terminal(
     pool = make_pool(other.base_url)
     home = await pool.get(HOME, STATIC)
     neighbour = await pool.get(WorkspaceTarget(SUB, "rg-two", "ws-two"), STATIC)
-    await home.begin_put_serverless("shared", PHI_ENDPOINT)
+    await ServerlessEndpoints(home).begin_put("shared", PHI_ENDPOINT)
 
-    assert await neighbour.get_serverless("shared") is None  # the name is not in this workspace...
+    assert await ServerlessEndpoints(neighbour).get("shared") is None  # the name is not in this workspace...
     with pytest.raises(Terminal) as info:  # ...but it is taken in eastus2
-        await neighbour.begin_put_serverless("shared", PHI_ENDPOINT)
+        await ServerlessEndpoints(neighbour).begin_put("shared", PHI_ENDPOINT)
     assert (info.value.reason, info.value.status) == (Reason.NAME_TAKEN, 409)
 
 
@@ -228,9 +238,9 @@ async def test_missing_workspace_is_terminal_for_every_call(
     ws = await pool.get(target, STATIC)
     calls: list[Callable[[], Awaitable[Any]]] = [
         ws.get_workspace,
-        lambda: ws.get_subscription("llama-sub"),
-        lambda: ws.get_serverless("phi"),  # never None: the workspace, not the endpoint, is missing
-        lambda: ws.begin_put_serverless("phi", PHI_ENDPOINT),
+        lambda: MarketplaceSubscriptions(ws).get("llama-sub"),
+        lambda: ServerlessEndpoints(ws).get("phi"),  # never None: the workspace, not the endpoint, is missing
+        lambda: ServerlessEndpoints(ws).begin_put("phi", PHI_ENDPOINT),
     ]
     for call in calls:
         with pytest.raises(Terminal) as info:
@@ -239,15 +249,15 @@ async def test_missing_workspace_is_terminal_for_every_call(
 
 
 async def test_server_error_is_recoverable_and_does_not_pause(
-    client: WorkspaceApi, pool: ClientPool, sim: SimulatorProcess
+    client: Connection, pool: ClientPool, sim: SimulatorProcess
 ) -> None:
     fault(sim, method="GET", resourceType="serverlessEndpoints", status=503, count=1)
     with pytest.raises(Recoverable) as info:
-        await client.get_serverless("phi")
+        await ServerlessEndpoints(client).get("phi")
     assert not isinstance(info.value, Throttled)
     assert (info.value.reason, info.value.status) == (Reason.AZURE_UNAVAILABLE, 503)
     assert await pool.limiter.acquire(SUB, "GET") == 0.0
-    assert await client.get_serverless("phi") is None  # the next call goes through
+    assert await ServerlessEndpoints(client).get("phi") is None  # the next call goes through
 
 
 @pytest.mark.parametrize("resource_type", ["workspaces", "serverlessEndpoints"])  # SDK path, raw ARM path
@@ -259,7 +269,7 @@ async def test_429_pauses_the_subscription_for_retry_after(
     ws = await pool.get(HOME, STATIC)
     fault(sim, resourceType=resource_type, status=429, retryAfter=7, count=1)
     with pytest.raises(Throttled) as info:
-        await (ws.get_workspace() if resource_type == "workspaces" else ws.get_serverless("phi"))
+        await (ws.get_workspace() if resource_type == "workspaces" else ServerlessEndpoints(ws).get("phi"))
     assert info.value.retry_after == 7.0
     assert info.value.reason == Reason.THROTTLED
     assert clock.slept == []
@@ -271,11 +281,14 @@ async def test_429_pauses_the_subscription_for_retry_after(
 
 
 async def test_rejected_token_is_classified_alike_on_sdk_and_raw_arm_paths(
-    client: WorkspaceApi, sim: SimulatorProcess
+    client: Connection, sim: SimulatorProcess
 ) -> None:
     fault(sim, status=401, code="InvalidAuthenticationToken", message="The access token is invalid.")
-    sdk_calls = (client.get_workspace, lambda: client.get_serverless_keys("phi"))
-    for call in (*sdk_calls, lambda: client.get_serverless("phi")):  # the last one goes through ArmRest
+    sdk_calls = (client.get_workspace, lambda: ServerlessEndpoints(client).keys("phi"))
+    for call in (
+        *sdk_calls,
+        lambda: ServerlessEndpoints(client).get("phi"),
+    ):  # the last one goes through ArmRest
         with pytest.raises(Terminal) as info:
             await call()
         assert info.value.reason == Reason.CREDENTIAL_REJECTED
@@ -302,7 +315,7 @@ async def test_concurrent_gets_build_one_client_off_the_loop(
     builds: list[str] = []
     loop_thread = threading.current_thread().name
 
-    def factory(target: WorkspaceTarget, spec: CredentialSpec) -> WorkspaceApi:
+    def factory(target: WorkspaceTarget, spec: CredentialSpec) -> Connection:
         builds.append(threading.current_thread().name)
         time.sleep(0.1)  # a slow build widens the window for a second one
         return SdkWorkspaceClient(
@@ -325,7 +338,7 @@ async def test_concurrent_gets_build_one_client_off_the_loop(
 
 
 async def test_slow_azure_call_does_not_block_the_event_loop(
-    client: WorkspaceApi, sim: SimulatorProcess
+    client: Connection, sim: SimulatorProcess
 ) -> None:
     fault(sim, method="GET", resourceType="workspaces", latencyMs=600, count=1)
     ticks = 0
@@ -347,7 +360,7 @@ async def test_slow_azure_call_does_not_block_the_event_loop(
     assert ticks >= 0.25 * elapsed / 0.01, f"ticker ran {ticks} times in {elapsed:.2f} s"
 
 
-async def test_slow_calls_run_in_parallel(client: WorkspaceApi, sim: SimulatorProcess) -> None:
+async def test_slow_calls_run_in_parallel(client: Connection, sim: SimulatorProcess) -> None:
     fault(sim, method="GET", resourceType="workspaces", latencyMs=500, count=4)
     started = time.monotonic()
     results = await asyncio.gather(*(client.get_workspace() for _ in range(4)))

@@ -5,13 +5,15 @@ watching only that namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_helpers import ROOT, Cluster
+from e2e_helpers import PLURALS, ROOT, Cluster, G, V
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from azureml_operator.testing.kube.process import KubeProcess
 from azureml_operator.testing.operator import OperatorProcess
@@ -41,10 +43,27 @@ def sim(simulator: SimulatorProcess) -> SimulatorProcess:
 
 
 @pytest.fixture
-def namespace(api_client: client.ApiClient) -> str:
+def namespace(api_client: client.ApiClient) -> Iterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    return name
+    yield name
+    forget_namespace(api_client, name)
+
+
+def forget_namespace(api_client: client.ApiClient, name: str) -> None:
+    """Remove what a test left (its operator is stopped by now): the stand-in serves the whole
+    session, and a leftover object still claims its Azure resource, which would rightly keep a later
+    test's object from adopting the resource of the same name."""
+    custom = client.CustomObjectsApi(api_client)
+    for plural in PLURALS.values():
+        for obj in custom.list_namespaced_custom_object(G, V, name, plural).get("items", []):
+            meta = obj["metadata"]
+            if meta.get("finalizers"):
+                custom.patch_namespaced_custom_object(
+                    G, V, name, plural, meta["name"], {"metadata": {"finalizers": None}}
+                )
+            with contextlib.suppress(ApiException):
+                custom.delete_namespaced_custom_object(G, V, name, plural, meta["name"])
 
 
 @pytest.fixture

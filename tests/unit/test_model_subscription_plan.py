@@ -8,8 +8,7 @@ from dataclasses import replace
 import pytest
 
 from azureml_operator.azure.client import ObservedSubscription
-from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, Ownership
-from azureml_operator.reconcilers.model_subscription import (
+from azureml_operator.kinds.model_subscription import (
     Action,
     needs_subscription,
     plan,
@@ -17,6 +16,7 @@ from azureml_operator.reconcilers.model_subscription import (
     same_model,
     status_fields,
 )
+from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, Ownership
 
 LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
 MISTRAL = "azureml://registries/azureml-mistral/models/Mistral-large"

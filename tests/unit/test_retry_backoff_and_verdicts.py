@@ -6,11 +6,10 @@ import random
 
 import pytest
 
-from azureml_operator.conditions import Reason
+from azureml_operator.conditions import TRANSIENT, Reason
 from azureml_operator.reconcilers.common import (
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
-    TRANSIENT,
     WAIT_DEPENDENCY,
     Backoff,
     Event,

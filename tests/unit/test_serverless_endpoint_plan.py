@@ -7,8 +7,7 @@ from dataclasses import replace
 import pytest
 
 from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG, DesiredServerless, ObservedServerless
-from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, Ownership
-from azureml_operator.reconcilers.serverless_endpoint import (
+from azureml_operator.kinds.serverless_endpoint import (
     Action,
     desired,
     drift,
@@ -16,6 +15,7 @@ from azureml_operator.reconcilers.serverless_endpoint import (
     plan,
     status_fields,
 )
+from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, Ownership
 
 LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
 MISTRAL = "azureml://registries/azureml-mistral/models/Mistral-large"

@@ -1,127 +1,30 @@
 """The custom resources: pydantic models that are the single source of truth for the CRDs.
 
-`KINDS` describes each kind for the CRD generator and the operator: names, printer columns, and
-rules that need the whole object (metadata.name, or the Azure identity across updates).
+Every module in this package that defines a `KIND` is a kind: `KINDS` collects them (in kind-name
+order), so adding a kind is adding its module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import importlib
+import pkgutil
 
-from pydantic import BaseModel
-
-from azureml_operator.api.common import API_VERSION, GROUP, VERSION, cel
-from azureml_operator.api.model_subscription import SUBSCRIPTION_NAME, ModelSubscription
-from azureml_operator.api.serverless_endpoint import ENDPOINT_NAME, ServerlessEndpoint
-from azureml_operator.api.workspace import Workspace
+from azureml_operator.api.common import API_VERSION, GROUP, VERSION
+from azureml_operator.api.kinds import KindInfo
 
 CATEGORY = "azureml"
-READY = '.status.conditions[?(@.type=="Ready")].status'
 
 
-@dataclass(frozen=True)
-class KindInfo:
-    kind: str
-    plural: str
-    short_names: tuple[str, ...]
-    model: type[BaseModel]
-    columns: tuple[dict[str, Any], ...]
-    root_rules: tuple[dict[str, str], ...] = field(default_factory=tuple)
-
-    @property
-    def singular(self) -> str:
-        return self.kind.lower()
-
-    @property
-    def crd_name(self) -> str:
-        return f"{self.plural}.{GROUP}"
+def _discover() -> tuple[KindInfo, ...]:
+    found = []
+    for module in pkgutil.iter_modules(__path__):
+        kind = getattr(importlib.import_module(f"{__name__}.{module.name}"), "KIND", None)
+        if isinstance(kind, KindInfo):
+            found.append(kind)
+    return tuple(sorted(found, key=lambda k: k.kind))
 
 
-def _column(
-    name: str, path: str, *, type_: str = "string", priority: int = 0, description: str = ""
-) -> dict[str, Any]:
-    col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
-    if priority:
-        col["priority"] = priority
-    if description:
-        col["description"] = description
-    return col
+KINDS: tuple[KindInfo, ...] = _discover()
+BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}
 
-
-_READY = _column("Ready", READY, description="Whether the Azure resource is usable")
-_AGE = _column("Age", ".metadata.creationTimestamp", type_="date")
-
-
-def _workspace_ref_immutable() -> dict[str, str]:
-    return cel(
-        "has(self.spec.workspaceRef) == has(oldSelf.spec.workspaceRef) && (!has(self.spec.workspaceRef) || "
-        "self.spec.workspaceRef.name == oldSelf.spec.workspaceRef.name)",
-        "spec.workspaceRef is immutable: moving a resource to another workspace means a new object",
-        reason="FieldValueForbidden",
-    )
-
-
-def _azure_name_rules(field_name: str, pattern: str, what: str) -> tuple[dict[str, str], ...]:
-    """metadata.name stands in for spec.<field> when omitted, so it must satisfy Azure's rule then;
-    and the effective Azure name may never change."""
-    effective = f"(has(self.spec.{field_name}) ? self.spec.{field_name} : self.metadata.name)"
-    old = f"(has(oldSelf.spec.{field_name}) ? oldSelf.spec.{field_name} : oldSelf.metadata.name)"
-    return (
-        cel(
-            f"has(self.spec.{field_name}) || self.metadata.name.matches('{pattern}')",
-            f"metadata.name is not a valid {what} name ({pattern}); set spec.{field_name}",
-        ),
-        cel(
-            f"{effective} == {old}",
-            f"the {what} name (spec.{field_name}, or metadata.name) is immutable",
-            reason="FieldValueForbidden",
-        ),
-    )
-
-
-KINDS: tuple[KindInfo, ...] = (
-    KindInfo(
-        "Workspace",
-        "workspaces",
-        ("amlws",),
-        Workspace,
-        (
-            _READY,
-            _column("Workspace", ".spec.workspaceName"),
-            _column("Location", ".status.location"),
-            _column("Resource Group", ".spec.resourceGroup", priority=1),
-            _AGE,
-        ),
-    ),
-    KindInfo(
-        "ModelSubscription",
-        "modelsubscriptions",
-        ("amlsub",),
-        ModelSubscription,
-        (_READY, _column("State", ".status.subscriptionStatus"), _column("Model", ".spec.modelId"), _AGE),
-        (
-            _workspace_ref_immutable(),
-            *_azure_name_rules("subscriptionName", SUBSCRIPTION_NAME, "marketplace subscription"),
-        ),
-    ),
-    KindInfo(
-        "ServerlessEndpoint",
-        "serverlessendpoints",
-        ("amlsls",),
-        ServerlessEndpoint,
-        (
-            _READY,
-            _column("State", ".status.endpointState"),
-            _column("URI", ".status.inferenceUri"),
-            _column("Model", ".spec.modelId", priority=1),
-            _AGE,
-        ),
-        (
-            _workspace_ref_immutable(),
-            *_azure_name_rules("endpointName", ENDPOINT_NAME, "serverless endpoint"),
-        ),
-    ),
-)
-
-__all__ = ["API_VERSION", "CATEGORY", "GROUP", "KINDS", "VERSION", "KindInfo"]
+__all__ = ["API_VERSION", "BY_KIND", "CATEGORY", "GROUP", "KINDS", "VERSION", "KindInfo"]

@@ -19,6 +19,7 @@ from azureml_operator.api.common import (
     immutable,
     validations,
 )
+from azureml_operator.api.kinds import AGE, READY, KindInfo, azure_name_rules, column, workspace_ref_immutable
 
 SUBSCRIPTION_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$"
 
@@ -67,3 +68,16 @@ class ModelSubscription(ApiModel):
 
     spec: ModelSubscriptionSpec
     status: ModelSubscriptionStatus | None = None
+
+
+KIND = KindInfo(
+    "ModelSubscription",
+    "modelsubscriptions",
+    ("amlsub",),
+    ModelSubscription,
+    (READY, column("State", ".status.subscriptionStatus"), column("Model", ".spec.modelId"), AGE),
+    (
+        workspace_ref_immutable(),
+        *azure_name_rules("subscriptionName", SUBSCRIPTION_NAME, "marketplace subscription"),
+    ),
+)

@@ -21,6 +21,7 @@ from azureml_operator.api.common import (
     immutable,
     validations,
 )
+from azureml_operator.api.kinds import AGE, READY, KindInfo, azure_name_rules, column, workspace_ref_immutable
 
 ENDPOINT_NAME = r"^[a-zA-Z][a-zA-Z0-9-]{0,51}$"
 
@@ -78,3 +79,22 @@ class ServerlessEndpoint(ApiModel):
 
     spec: ServerlessEndpointSpec
     status: ServerlessEndpointStatus | None = None
+
+
+KIND = KindInfo(
+    "ServerlessEndpoint",
+    "serverlessendpoints",
+    ("amlsls",),
+    ServerlessEndpoint,
+    (
+        READY,
+        column("State", ".status.endpointState"),
+        column("URI", ".status.inferenceUri"),
+        column("Model", ".spec.modelId", priority=1),
+        AGE,
+    ),
+    (
+        workspace_ref_immutable(),
+        *azure_name_rules("endpointName", ENDPOINT_NAME, "serverless endpoint"),
+    ),
+)

@@ -18,6 +18,7 @@ from azureml_operator.api.common import (
     immutable,
     validations,
 )
+from azureml_operator.api.kinds import AGE, READY, KindInfo, column
 
 GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -86,3 +87,18 @@ class Workspace(ApiModel):
 
     spec: WorkspaceSpec
     status: WorkspaceStatus | None = None
+
+
+KIND = KindInfo(
+    "Workspace",
+    "workspaces",
+    ("amlws",),
+    Workspace,
+    (
+        READY,
+        column("Workspace", ".spec.workspaceName"),
+        column("Location", ".status.location"),
+        column("Resource Group", ".spec.resourceGroup", priority=1),
+        AGE,
+    ),
+)

@@ -1,6 +1,6 @@
-"""The narrow interface the reconcilers use to reach one Azure ML workspace, and the plain values
-it returns. Nothing outside `azureml_operator.azure` sees an SDK entity or an HTTP response: a
-reconciler observes these frozen values, decides, and calls back through `WorkspaceApi`.
+"""The narrow boundary to Azure: the connection to one workspace, and the plain values Azure calls
+return. Nothing outside `azureml_operator.azure` sees an SDK entity or an HTTP response: a
+reconciler observes these frozen values, decides, and calls back through its kind's Azure module.
 
 Every method either returns or raises one of the `azureml_operator.errors` classes. `begin_*`
 methods start a long-running operation and return as soon as Azure accepted it; progress is seen on
@@ -9,8 +9,9 @@ a later observation (`provisioning_state`), never by waiting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from azureml_operator.api.common import GROUP
 
@@ -19,6 +20,8 @@ ARM_PROVIDER = "Microsoft.MachineLearningServices"
 # operator restart recognises its own work, and a stranger's resource is never taken by accident.
 OWNER_TAG = f"{GROUP}-owner"
 OWNER_UID_TAG = f"{GROUP}-owner-uid"
+
+T = TypeVar("T")
 
 IN_PROGRESS_STATES = frozenset({"creating", "updating", "deleting", "accepted", "provisioning", "inprogress"})
 
@@ -97,26 +100,21 @@ def is_in_progress(state: str | None) -> bool:
     return (state or "").replace("_", "").lower() in IN_PROGRESS_STATES
 
 
-class WorkspaceApi(Protocol):
-    """One workspace, reached with one credential. Implementations are safe to share."""
+class Connection(Protocol):
+    """One workspace, reached with one credential; shared by every object that uses them. The
+    per-kind modules of this package make their calls through it, and only through `call`."""
 
     target: WorkspaceTarget
+    ml: Any  # the azure-ai-ml MLClient
+    rest: Any  # plain ARM requests, for where the SDK loses information
+
+    async def call(self, method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    async def get_or_none(self, fn: Callable[..., T], *args: Any) -> T | None: ...
+
+    async def location(self) -> str: ...
 
     async def get_workspace(self) -> ObservedWorkspace: ...
-
-    async def get_subscription(self, name: str) -> ObservedSubscription | None: ...
-
-    async def begin_create_subscription(self, name: str, model_id: str) -> None: ...
-
-    async def begin_delete_subscription(self, name: str) -> None: ...
-
-    async def get_serverless(self, name: str) -> ObservedServerless | None: ...
-
-    async def begin_put_serverless(self, name: str, desired: DesiredServerless) -> None: ...
-
-    async def get_serverless_keys(self, name: str) -> EndpointKeys: ...
-
-    async def begin_delete_serverless(self, name: str) -> None: ...
 
 
 def pascal(value: Any) -> str | None:

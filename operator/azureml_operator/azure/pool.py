@@ -1,4 +1,4 @@
-"""One shared `WorkspaceApi` per (workspace, credential), plus the resources all of them share: the
+"""One shared `Connection` per (workspace, credential), plus the resources all of them share: the
 bounded thread pool that runs SDK calls and the per-subscription ARM rate limiter.
 
 Building the first client imports azure-ai-ml (about 1.5 s), so construction runs in the pool too:
@@ -12,10 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from azureml_operator.azure import credentials
-from azureml_operator.azure.client import WorkspaceApi, WorkspaceTarget
+from azureml_operator.azure.client import Connection, WorkspaceTarget
 from azureml_operator.azure.ratelimit import ArmRateLimiter
 
-ClientFactory = Callable[[WorkspaceTarget, credentials.CredentialSpec], WorkspaceApi]
+ClientFactory = Callable[[WorkspaceTarget, credentials.CredentialSpec], Connection]
 
 
 class ClientPool:
@@ -31,10 +31,10 @@ class ClientPool:
         self.limiter = limiter or ArmRateLimiter()
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="azure")
         self._factory = factory or self._sdk_client
-        self._clients: dict[tuple[object, ...], WorkspaceApi] = {}
+        self._clients: dict[tuple[object, ...], Connection] = {}
         self._building: dict[tuple[object, ...], asyncio.Lock] = {}
 
-    def _sdk_client(self, target: WorkspaceTarget, spec: credentials.CredentialSpec) -> WorkspaceApi:
+    def _sdk_client(self, target: WorkspaceTarget, spec: credentials.CredentialSpec) -> Connection:
         from azureml_operator.azure.mlclient import SdkWorkspaceClient
 
         return SdkWorkspaceClient(
@@ -45,7 +45,7 @@ class ClientPool:
             executor=self.executor,
         )
 
-    async def get(self, target: WorkspaceTarget, spec: credentials.CredentialSpec) -> WorkspaceApi:
+    async def get(self, target: WorkspaceTarget, spec: credentials.CredentialSpec) -> Connection:
         """The shared client; raises `credentials.CredentialRefused` for a forbidden combination."""
         key = (target, spec.key)
         client = self._clients.get(key)

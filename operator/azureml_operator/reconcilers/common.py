@@ -42,7 +42,7 @@ def adopt_requested(annotations: dict[str, str] | None) -> bool:
 
 class Ownership(Enum):
     OURS = "ours"
-    ADOPT = "adopt"  # not ours, and the object asks to take it over
+    ADOPT = "adopt"  # no object manages it, and this one asks to take it over
     FOREIGN = "foreign"  # not ours: report a Conflict, write nothing
 
 
@@ -53,33 +53,30 @@ def ownership(
     recorded_id: str | None,
     uid: str,
     adopt: bool,
+    tags_supported: bool = False,
+    claimed_by_another: bool = False,
+    tagged_owner_alive: bool = True,
 ) -> Ownership:
     """Whose is the Azure resource found under this object's name?
 
-    Ours when it carries our uid tag (resources that take tags), or when status records its id:
-    the operator writes that id *before* it asks Azure to create anything, so a restart between
-    the two still recognises its own creation. ARM ids compare case-insensitively.
+    - Our uid tag makes it ours, whatever else is claimed.
+    - Another object's claim (its uid tag naming a live object, or the id recorded in a live
+      object's status) makes it foreign: adoption never takes what another object manages.
+    - Where the resource kind carries tags, a missing or foreign tag wins over any recorded id:
+      anyone who can write this object's status could record a stranger's id.
+    - Where it cannot carry tags, the id recorded in status makes it ours: the operator writes that
+      id *before* it asks Azure to create anything, so a restart between the two still recognises its
+      own creation (and another object recording the same id is `claimed_by_another`).
+    ARM ids compare case-insensitively.
     """
-    if observed_tags and observed_tags.get(OWNER_UID_TAG) == uid:
+    tagged_uid = (observed_tags or {}).get(OWNER_UID_TAG)
+    if tagged_uid == uid:
         return Ownership.OURS
-    if recorded_id and recorded_id.lower() == observed_id.lower():
+    if claimed_by_another or (tagged_uid and tagged_owner_alive):
+        return Ownership.FOREIGN
+    if not tags_supported and recorded_id and recorded_id.lower() == observed_id.lower():
         return Ownership.OURS
     return Ownership.ADOPT if adopt else Ownership.FOREIGN
-
-
-# Ready=False reasons that resolve by themselves (the operator keeps polling) versus those that need
-# someone to change a spec, a credential or something in Azure (retried only by the drift check).
-TRANSIENT = frozenset(
-    {
-        Reason.CREATING,
-        Reason.UPDATING,
-        Reason.DELETING,
-        Reason.WAITING_FOR_SUBSCRIPTION,
-        Reason.WAITING_FOR_WORKSPACE,
-        Reason.THROTTLED,
-        Reason.AZURE_UNAVAILABLE,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -109,9 +106,26 @@ class Event:
     )
 
 
+class Finality(Enum):
+    FINAL = "final"  # nothing to wait for: the next look is the drift check
+    REQUEUE = "requeue"  # look again after `requeue_after`
+    RELEASED = "released"  # a deletion that is done: the finalizer may go
+
+
+@dataclass(frozen=True)
+class ExtraCondition:
+    """A condition beside Ready, for kinds whose state needs more than the summary."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
 @dataclass
 class Verdict:
-    """How one reconcile pass ended: the Ready condition, status fields, and when to look again."""
+    """How one pass ended: the Ready condition (the summary), further conditions, status fields,
+    Events, and what comes next, said explicitly (`finality`)."""
 
     status: str  # "True" | "False" | "Unknown"
     reason: Reason
@@ -119,6 +133,16 @@ class Verdict:
     fields: dict[str, Any] = field(default_factory=dict)
     requeue_after: float | None = None
     events: list[Event] = field(default_factory=list)
+    finality: Finality = Finality.FINAL
+    conditions: list[ExtraCondition] = field(default_factory=list)
+    # Leave the stored status as it is (a transient failure of an object that was Ready).
+    keep_status: bool = False
+
+    def __post_init__(self) -> None:
+        if self.requeue_after is not None and self.finality is Finality.FINAL:
+            self.finality = Finality.REQUEUE
+        if self.finality is Finality.REQUEUE and self.requeue_after is None:
+            raise ValueError("a verdict that requeues says when")
 
     @classmethod
     def ready(cls, reason: Reason, message: str, **fields: Any) -> Verdict:
@@ -133,11 +157,11 @@ class Verdict:
     @property
     def released(self) -> bool:
         """For a deletion: nothing more to wait for, the finalizer may go."""
-        return self.requeue_after is None
+        return self.finality is Finality.RELEASED
 
     @classmethod
     def release(cls, message: str, *events: Event) -> Verdict:
-        return cls("False", Reason.DELETING, message, events=list(events))
+        return cls("False", Reason.DELETING, message, events=list(events), finality=Finality.RELEASED)
 
     @classmethod
     def unknown(cls, reason: Reason, message: str) -> Verdict:

@@ -1,19 +1,34 @@
-"""From a verdict to the status patch and the Events to post: the Ready condition, status fields,
-observedGeneration, and an Event whenever Ready changes. Only what differs goes in the patch, so a
-pass that found nothing new writes nothing."""
+"""From a verdict to the status patch and the Events to post: the Ready condition and any others,
+status fields, observedGeneration, and an Event whenever Ready changes. Only what differs goes in the
+patch, so a pass that found nothing new writes nothing. The patch is checked against the kind's
+Status model, so a misspelt or mistyped field fails loudly instead of being pruned by the API server.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from azureml_operator import conditions
-from azureml_operator.reconcilers.common import TRANSIENT, Event, Verdict
+from azureml_operator.reconcilers.common import Event, Verdict
+
+
+def fields_of(status: BaseModel) -> dict[str, Any]:
+    """The wire form of the status fields a decision set (explicit Nones clear a field)."""
+    return status.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
 def next_status(
-    old: dict[str, Any] | None, verdict: Verdict, generation: int, now: str | None = None
+    old: dict[str, Any] | None,
+    verdict: Verdict,
+    generation: int,
+    now: str | None = None,
+    model: type[BaseModel] | None = None,
 ) -> tuple[dict[str, Any], list[Event]]:
     old = old or {}
+    if verdict.keep_status:
+        return {}, list(verdict.events)
     new_conditions = conditions.set_condition(
         old.get("conditions"),
         status=verdict.status,
@@ -22,11 +37,25 @@ def next_status(
         generation=generation,
         now=now,
     )
+    for extra in verdict.conditions:
+        new_conditions = conditions.set_condition(
+            new_conditions,
+            type_=extra.type,
+            status=extra.status,
+            reason=extra.reason,
+            message=extra.message,
+            generation=generation,
+            now=now,
+        )
     wanted: dict[str, Any] = {
         **verdict.fields,
         "conditions": new_conditions,
         "observedGeneration": generation,
     }
+    if model is not None:
+        # Raises on a field the kind's status does not have, or a value of the wrong type.
+        known = {info.alias or name for name, info in model.model_fields.items()}
+        model.model_validate({**{k: v for k, v in old.items() if k in known}, **wanted})
     patch = {k: v for k, v in wanted.items() if old.get(k) != v}
 
     events = list(verdict.events)
@@ -36,6 +65,6 @@ def next_status(
         str(verdict.reason),
     )
     if changed and not any(e.regarding is None and e.reason == str(verdict.reason) for e in events):
-        calm = verdict.status == "True" or verdict.reason in TRANSIENT or verdict.status == "Unknown"
+        calm = verdict.status != "False" or conditions.is_transient(verdict.reason)
         events.append(Event("Normal" if calm else "Warning", str(verdict.reason), verdict.message))
     return patch, events

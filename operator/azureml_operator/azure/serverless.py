@@ -1,0 +1,69 @@
+"""Serverless endpoints of a workspace, with plain ARM GET/PUT where the SDK loses information.
+
+Why the mix (azure-ml-arm-contract.md §3.3, §6): the SDK's serverless create drops `authMode` and
+`contentSafety`, and its entity hides `endpointState` and `contentSafety`, so endpoints are read and
+written with plain ARM requests on the api-version the SDK uses; keys and delete go through the SDK,
+which does them faithfully.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azureml_operator.azure.client import Connection, DesiredServerless, EndpointKeys, ObservedServerless
+
+COLLECTION = "serverlessEndpoints"
+API_VERSION = "2024-01-01-preview"  # the one azure-ai-ml 1.35 uses for serverless endpoints
+
+
+class ServerlessEndpoints:
+    tags_supported = True
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _path(self, name: str) -> str:
+        return self._conn.target.child_id(COLLECTION, name)
+
+    async def get(self, name: str) -> ObservedServerless | None:
+        body = await self._conn.get_or_none(self._conn.rest.request, "GET", self._path(name), API_VERSION)
+        return None if body is None else from_arm(body)
+
+    async def begin_put(self, name: str, desired: DesiredServerless) -> None:
+        body = to_arm(desired, await self._conn.location())
+        await self._conn.call("PUT", self._conn.rest.request, "PUT", self._path(name), API_VERSION, body)
+
+    async def keys(self, name: str) -> EndpointKeys:
+        keys = await self._conn.call("POST", self._conn.ml.serverless_endpoints.get_keys, name)
+        return EndpointKeys(primary=keys.primary_key or "", secondary=keys.secondary_key or "")
+
+    async def begin_delete(self, name: str) -> None:
+        ops = self._conn.ml.serverless_endpoints
+        await self._conn.call("DELETE", ops.begin_delete, name, polling=False)
+
+
+def to_arm(desired: DesiredServerless, location: str) -> dict[str, Any]:
+    props: dict[str, Any] = {"modelSettings": {"modelId": desired.model_id}, "authMode": desired.auth_mode}
+    if desired.content_safety is not None:
+        props["contentSafety"] = {"contentSafetyStatus": desired.content_safety}
+    return {
+        "location": location,
+        "sku": {"name": "Consumption"},
+        "tags": dict(desired.tags),
+        "properties": props,
+    }
+
+
+def from_arm(body: dict[str, Any]) -> ObservedServerless:
+    props = body.get("properties") or {}
+    return ObservedServerless(
+        id=body.get("id", ""),
+        name=body.get("name", ""),
+        model_id=(props.get("modelSettings") or {}).get("modelId", ""),
+        provisioning_state=props.get("provisioningState"),
+        endpoint_state=props.get("endpointState"),
+        inference_uri=(props.get("inferenceEndpoint") or {}).get("uri"),
+        auth_mode=props.get("authMode"),
+        content_safety=(props.get("contentSafety") or {}).get("contentSafetyStatus"),
+        tags=dict(body.get("tags") or {}),
+    )

@@ -1,0 +1,252 @@
+"""ServerlessEndpoint: the endpoint the spec asks for, how it differs from what Azure holds, what to
+do about it, and the keys Secret that makes it usable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from azureml_operator.api.serverless_endpoint import KIND, ServerlessEndpointSpec, ServerlessEndpointStatus
+from azureml_operator.azure import serverless
+from azureml_operator.azure.client import (
+    OWNER_TAG,
+    OWNER_UID_TAG,
+    Connection,
+    DesiredServerless,
+    ObservedServerless,
+    is_in_progress,
+)
+from azureml_operator.conditions import Reason
+from azureml_operator.kinds.model_subscription import same_model
+from azureml_operator.reconcilers.adapters import Adapter, Decision, Dependency, Effect, Observation, Outcome
+from azureml_operator.reconcilers.common import POLL_OPERATION, WAIT_DEPENDENCY, Event, Ownership, Verdict
+from azureml_operator.reconcilers.context import Context, SecretNotOwned
+from azureml_operator.reconcilers.lookups import Indexed
+from azureml_operator.reconcilers.objects import Obj
+from azureml_operator.reconcilers.status import fields_of
+
+
+def desired(
+    *, model_id: str, auth_mode: str, content_safety: str | None, namespace: str, name: str, uid: str
+) -> DesiredServerless:
+    return DesiredServerless(
+        model_id=model_id,
+        auth_mode=auth_mode,
+        content_safety=content_safety,
+        tags={OWNER_TAG: f"{namespace}/{name}", OWNER_UID_TAG: uid},
+    )
+
+
+def drift(want: DesiredServerless, have: ObservedServerless) -> list[str]:
+    """The fields Azure holds differently from the spec, as `field: have -> want` phrases.
+
+    Only what the spec sets counts: an omitted contentSafety accepts whatever Azure defaulted to,
+    and tags other than the operator's own are left to whoever set them.
+    """
+    changes = []
+    if want.content_safety is not None and (have.content_safety or "") != want.content_safety:
+        changes.append(f"contentSafety: {have.content_safety} -> {want.content_safety}")
+    if (have.auth_mode or "") != want.auth_mode:
+        changes.append(f"authMode: {have.auth_mode} -> {want.auth_mode}")
+    for tag, value in want.tags.items():
+        if have.tags.get(tag) != value:
+            changes.append(f"tag {tag}")
+    return changes
+
+
+def merged_tags(want: DesiredServerless, have: ObservedServerless | None) -> DesiredServerless:
+    """Keep tags someone else put on the endpoint: a PUT replaces the whole tag set."""
+    if have is None or not have.tags:
+        return want
+    return DesiredServerless(
+        model_id=want.model_id,
+        auth_mode=want.auth_mode,
+        content_safety=want.content_safety,
+        tags={**have.tags, **want.tags},
+    )
+
+
+class Action(Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    WAIT = "wait"
+    READY = "ready"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    message: str
+
+
+def plan(
+    *,
+    want: DesiredServerless,
+    name: str,
+    observed: ObservedServerless | None,
+    owner: Ownership | None,
+    spec_changed_since_failure: bool,
+) -> Plan:
+    if observed is None:
+        return Plan(Action.CREATE, f"creating serverless endpoint {name} for {want.model_id}")
+    if owner is Ownership.FOREIGN:
+        return Plan(
+            Action.CONFLICT,
+            f"serverless endpoint {name} already exists in Azure and was not created by this object; "
+            'annotate it with azureml.dev/adopt: "true" to take it over, or choose another spec.endpointName',
+        )
+    if not same_model(observed.model_id, want.model_id):
+        return Plan(
+            Action.CONFLICT,
+            f"serverless endpoint {name} in Azure serves {observed.model_id}, not {want.model_id}; "
+            "the model of an endpoint cannot change: delete it in Azure or choose another spec.endpointName",
+        )
+    if is_in_progress(observed.provisioning_state):
+        return Plan(Action.WAIT, f"Azure reports provisioningState {observed.provisioning_state}")
+    failed = (observed.provisioning_state or "").lower() in ("failed", "canceled")
+    if failed and not spec_changed_since_failure:
+        return Plan(
+            Action.FAILED,
+            f"Azure reports provisioningState {observed.provisioning_state} "
+            f"(endpointState {observed.endpoint_state}); change the spec or delete the object to retry",
+        )
+    changes = drift(want, observed)
+    if changes or failed:
+        why = "; ".join(changes) if changes else "retrying the failed provisioning"
+        return Plan(Action.UPDATE, f"updating serverless endpoint {name}: {why}")
+    if (observed.endpoint_state or "").lower() == "suspended":
+        return Plan(
+            Action.SUSPENDED,
+            f"serverless endpoint {name} is Suspended: the workspace's Marketplace subscription for "
+            f"{want.model_id} is missing or inactive",
+        )
+    return Plan(Action.READY, f"serverless endpoint {name} is {observed.endpoint_state or 'Online'}")
+
+
+def status_fields(observed: ObservedServerless | None) -> dict[str, Any]:
+    if observed is None:
+        return fields_of(
+            ServerlessEndpointStatus(inference_uri=None, endpoint_state=None, provisioning_state=None)
+        )
+    return fields_of(
+        ServerlessEndpointStatus(
+            inference_uri=observed.inference_uri,
+            endpoint_state=observed.endpoint_state,
+            provisioning_state=observed.provisioning_state,
+        )
+    )
+
+
+_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
+OUTCOMES = {
+    Action.CREATE: Outcome(Effect.CREATE, Reason.CREATING, poll=POLL_OPERATION),
+    Action.UPDATE: Outcome(Effect.UPDATE, Reason.UPDATING, poll=POLL_OPERATION),
+    Action.WAIT: Outcome(Effect.NONE, Reason.UPDATING, poll=POLL_OPERATION),
+    Action.READY: Outcome(Effect.PUBLISH, Reason.SUCCEEDED, ready=True),
+    Action.CONFLICT: Outcome(Effect.NONE, Reason.CONFLICT),
+    Action.FAILED: Outcome(Effect.NONE, Reason.PROVISIONING_FAILED),
+    Action.SUSPENDED: Outcome(Effect.NONE, Reason.SUBSCRIPTION_INACTIVE, poll=WAIT_DEPENDENCY),
+}
+
+
+def keys_secret_name(obj: Obj, spec: ServerlessEndpointSpec) -> str:
+    return spec.keys_secret_name or f"{obj.name}-keys"
+
+
+class ServerlessEndpointAdapter(Adapter):
+    info = KIND
+    collection = serverless.COLLECTION
+    tags_supported = True
+    # The subscription gates creation only: an existing endpoint is always observed and reported as
+    # Azure has it, even while its ModelSubscription is away.
+    dependencies = (Dependency("ModelSubscription", "subscriptionRef"),)
+    failure_hints = {
+        Reason.SUBSCRIPTION_MISSING: "create a ModelSubscription for the model "
+        "(and name it in spec.subscriptionRef to wait for it)"
+    }
+
+    def azure_name(self, obj: Obj, spec: ServerlessEndpointSpec) -> str:
+        return spec.endpoint_name or obj.name
+
+    def describe(self, name: str) -> str:
+        return f"serverless endpoint {name}"
+
+    def desired(self, obj: Obj, spec: ServerlessEndpointSpec) -> DesiredServerless:
+        return desired(
+            model_id=spec.model_id,
+            auth_mode=spec.auth_mode,
+            content_safety=spec.content_safety.value if spec.content_safety else None,
+            namespace=obj.namespace,
+            name=obj.name,
+            uid=obj.uid,
+        )
+
+    def dependency_mismatch(self, dependency: Dependency, entry: Indexed, obj: Obj) -> str | None:
+        theirs, ours = str(entry.spec.get("modelId") or ""), str(obj.spec.get("modelId") or "")
+        if theirs and not same_model(theirs, ours):
+            return (
+                f"spec.subscriptionRef names ModelSubscription {entry.name} for {theirs}, "
+                f"but this endpoint serves {ours}"
+            )
+        return None
+
+    def decide(self, o: Observation) -> Decision:
+        result = plan(
+            want=o.desired,
+            name=o.name,
+            observed=o.observed,
+            owner=o.owner,
+            spec_changed_since_failure=o.spec_changed_since_last_pass,
+        )
+        outcome = OUTCOMES[result.action]
+        if result.action is Action.WAIT:
+            state = (o.observed.provisioning_state or "").lower()
+            outcome = Outcome(Effect.NONE, _WAIT_REASONS.get(state, Reason.UPDATING), poll=POLL_OPERATION)
+        fields = {} if result.action is Action.CONFLICT else status_fields(o.observed)
+        return Decision(result.action, result.message, outcome, fields)
+
+    def azure_api(self, conn: Connection) -> serverless.ServerlessEndpoints:
+        return serverless.ServerlessEndpoints(conn)
+
+    async def create(
+        self, api: serverless.ServerlessEndpoints, name: str, desired: DesiredServerless
+    ) -> None:
+        await api.begin_put(name, desired)
+
+    async def update(
+        self,
+        api: serverless.ServerlessEndpoints,
+        name: str,
+        desired: DesiredServerless,
+        observed: ObservedServerless,
+    ) -> None:
+        await api.begin_put(name, merged_tags(desired, observed))
+
+    async def publish(
+        self, ctx: Context, api: serverless.ServerlessEndpoints, o: Observation, verdict: Verdict
+    ) -> Verdict:
+        """Copy the URI and keys into the keys Secret; Ready only once they are there."""
+        keys = await api.keys(o.name)
+        secret = keys_secret_name(o.obj, o.spec)
+        data = {
+            "primaryKey": keys.primary,
+            "secondaryKey": keys.secondary,
+            "endpoint": o.observed.inference_uri or "",
+        }
+        try:
+            change = await ctx.kube.apply_owned_secret(o.obj.namespace, secret, o.obj.owner_reference, data)
+        except SecretNotOwned as err:
+            return Verdict.not_ready(Reason.CONFLICT, str(err), **verdict.fields)
+        verdict.fields["keysSecretName"] = secret
+        if change != "unchanged":
+            verdict.events.append(
+                Event("Normal", "KeysPublished", f"URI and keys {change} in Secret {secret}")
+            )
+        return verdict
+
+
+ADAPTER = ServerlessEndpointAdapter()

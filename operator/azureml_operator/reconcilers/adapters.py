@@ -1,0 +1,179 @@
+"""What a kind supplies to the runtime: an `Adapter`. Its decisions (`desired`, `decide`) are pure
+functions of values; its I/O is the few Azure calls it names (`read`, `create`, `update`, `delete`,
+and `publish` for what it writes back into the cluster). Everything else — policy, typed specs,
+workspaces, dependency gates, ownership, recording a creation before it happens, failures, status,
+Events, scheduling, deletion — the runtime does the same way for every kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from azureml_operator.api.kinds import KindInfo
+from azureml_operator.conditions import Reason
+from azureml_operator.reconcilers.common import Backoff, Event, Ownership, Verdict
+
+if TYPE_CHECKING:
+    from azureml_operator.reconcilers.context import Context
+    from azureml_operator.reconcilers.lookups import Indexed
+    from azureml_operator.reconcilers.objects import Obj
+
+
+class Gate(Enum):
+    CREATE = "create"  # only creating the Azure resource waits for it; an existing one is observed
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """ "This kind refers to a `kind` object by `spec.<field>.name` (same namespace)." Declaring it
+    files the object in the index under that name; with a gate, the runtime waits for that object to
+    be Ready before the gated step, with `waiting` as the reason."""
+
+    kind: str
+    field: str
+    gate: Gate | None = Gate.CREATE
+    waiting: Reason = Reason.WAITING_FOR_SUBSCRIPTION
+
+
+@dataclass(frozen=True)
+class Unmet:
+    """A gate that is not open (yet), and what to say about it."""
+
+    dependency: Dependency
+    message: str
+    invalid: bool = False  # the reference itself is wrong: waiting will not help
+
+
+class Effect(Enum):
+    NONE = "none"  # report only
+    CREATE = "create"  # record the expected id, then create in Azure
+    UPDATE = "update"  # put the desired state over what Azure holds
+    PUBLISH = "publish"  # ready: write what the cluster needs to know (keys, ...)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action means, declared once per kind as data: the effect, the Ready reason and
+    status, and when to look again (a back-off, or None for the drift check only)."""
+
+    effect: Effect
+    reason: Reason
+    ready: bool = False
+    poll: Backoff | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A plan's whole answer: what to do and what to report."""
+
+    action: Enum
+    message: str
+    outcome: Outcome
+    fields: dict[str, Any] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+
+    @property
+    def effect(self) -> Effect:
+        return self.outcome.effect
+
+    @property
+    def reason(self) -> Reason:
+        return self.outcome.reason
+
+    def verdict(self, attempt: int) -> Verdict:
+        outcome = self.outcome
+        delay = outcome.poll.delay(attempt) if outcome.poll is not None else None
+        status = "True" if outcome.ready else "False"
+        return Verdict(status, outcome.reason, self.message, dict(self.fields), delay, list(self.events))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything a plan may look at, as values."""
+
+    obj: Obj
+    spec: Any
+    name: str  # the resource's name in Azure
+    desired: Any
+    observed: Any  # the kind's observed value, or None when Azure holds nothing under the name
+    owner: Ownership | None
+    unmet: tuple[Unmet, ...] = ()
+
+    @property
+    def spec_changed_since_last_pass(self) -> bool:
+        return self.obj.status.get("observedGeneration") != self.obj.generation
+
+
+class Adapter:
+    """Defaults for an Azure-backed kind that lives inside a workspace. Override what differs."""
+
+    info: ClassVar[KindInfo]
+    dependencies: ClassVar[tuple[Dependency, ...]] = ()
+    # Whether the kind's resource can carry the owner tags (ARM proxy resources cannot).
+    tags_supported: ClassVar[bool] = False
+    # Whether deleting the object deletes something in Azure.
+    deletes_in_azure: ClassVar[bool] = True
+    # Whether the object refers to a Workspace (`spec.workspaceRef`); the Workspace kind itself does not.
+    uses_workspace: ClassVar[bool] = True
+    # Whether deleting the object waits until no object refers to it (a Workspace, for its users).
+    held_while_referenced: ClassVar[bool] = False
+    # Failures whose message gets a hint and whose retry waits for a dependency, by reason.
+    failure_hints: ClassVar[Mapping[Reason, str]] = {}
+
+    # -- pure ------------------------------------------------------------------------------------
+
+    def azure_name(self, obj: Obj, spec: Any) -> str:
+        return obj.name
+
+    def needs_azure(self, spec: Any) -> bool:
+        """False: the plan decides from the spec alone, with no workspace and no Azure call."""
+        return True
+
+    def desired(self, obj: Obj, spec: Any) -> Any:
+        return None
+
+    def decide(self, observation: Observation) -> Decision:
+        raise NotImplementedError
+
+    def describe(self, name: str) -> str:
+        """How messages name the Azure resource, e.g. `serverless endpoint phi`."""
+        return f"{self.info.kind} {name}"
+
+    def dependency_mismatch(self, dependency: Dependency, entry: Indexed, obj: Obj) -> str | None:
+        """Why the object a dependency names can never satisfy it (e.g. another model), or None."""
+        return None
+
+    def deletion_events(self, obj: Obj, spec: Any, ctx: Context) -> list[Event]:
+        """Events to post when the Azure resource is being deleted (e.g. who else loses it)."""
+        return []
+
+    # -- Azure -----------------------------------------------------------------------------------
+
+    collection: ClassVar[str] = ""
+
+    def azure_api(self, conn: Any) -> Any:
+        raise NotImplementedError
+
+    async def read(self, api: Any, name: str) -> Any:
+        return await api.get(name)
+
+    async def create(self, api: Any, name: str, desired: Any) -> None:
+        raise NotImplementedError
+
+    async def update(self, api: Any, name: str, desired: Any, observed: Any) -> None:
+        raise NotImplementedError
+
+    async def delete(self, api: Any, name: str) -> None:
+        await api.begin_delete(name)
+
+    async def released(self, ctx: Context, obj: Obj) -> None:
+        """The object is about to go: undo what it holds in the cluster (for kinds that own nothing
+        in Azure)."""
+
+    async def publish(self, ctx: Context, api: Any, observation: Observation, verdict: Verdict) -> Verdict:
+        """Ready in Azure: write what the cluster needs (a Secret, a child object) and return the
+        verdict that says so. The default publishes nothing."""
+        return verdict

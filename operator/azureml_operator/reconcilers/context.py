@@ -1,0 +1,54 @@
+"""The operator's dependencies as one pass sees them: settings, Azure, the cluster, the index.
+Each is a narrow interface, so in-process tests hand in fakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from azureml_operator.azure.client import Connection, WorkspaceTarget
+from azureml_operator.azure.credentials import CredentialSpec
+from azureml_operator.reconcilers.lookups import Lookups
+from azureml_operator.settings import Settings
+
+
+class SecretNotOwned(Exception):
+    """A Secret of that name exists and belongs to someone else: the operator will not overwrite it."""
+
+
+class SecretNotText(ValueError):
+    """A Secret value that is not UTF-8 text (its key is named; its value never is)."""
+
+
+class Azure(Protocol):
+    async def get(self, target: WorkspaceTarget, spec: CredentialSpec) -> Connection: ...
+
+
+class Kube(Protocol):
+    """The few direct Kubernetes calls (kubeapi.KubeApi; kopf does the rest)."""
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None: ...
+
+    async def apply_owned_secret(
+        self, namespace: str, name: str, owner: dict[str, Any], data: dict[str, str]
+    ) -> Literal["created", "updated", "unchanged"]: ...
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
+    ) -> None: ...
+
+    async def object_uid(self, plural: str, namespace: str, name: str) -> str | None: ...
+
+    async def claims(self, plural: str, arm_id: str) -> list[tuple[str, str, str]]: ...
+
+    async def set_secret_finalizer(
+        self, namespace: str, name: str, finalizer: str, present: bool
+    ) -> None: ...
+
+
+@dataclass
+class Context:
+    settings: Settings
+    azure: Azure
+    kube: Kube
+    lookups: Lookups

@@ -1,0 +1,136 @@
+"""What one object may know of the others, without an API call: an index entry per object, built
+from its body by `index_keys` (kopf keeps the index; `wiring` registers it for every kind), and the
+`Lookups` the runtime asks.
+
+Dependencies between kinds are declared by the kinds (`adapters.Dependency`); the index files every
+object under each name it refers to, so "who refers to this Workspace" and "is that
+ModelSubscription Ready" are one dictionary lookup each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from azureml_operator.api.common import API_VERSION
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """One object as the index holds it."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    spec: Mapping[str, Any]
+    ready: bool
+    reason: str | None
+    message: str | None
+    deleting: bool
+    claim: str | None  # status.azureResourceId, lower-cased
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """Enough of the object to post an Event about it."""
+        meta = {"namespace": self.namespace, "name": self.name, "uid": self.uid}
+        return {"apiVersion": API_VERSION, "kind": self.kind, "metadata": meta}
+
+
+Key = tuple[str, ...]
+
+
+def ref_name(spec: Mapping[str, Any], field: str) -> str | None:
+    value = spec.get(field)
+    name = value.get("name") if isinstance(value, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str]]) -> dict[Key, Indexed]:
+    """The index entries of one object: under its name, its uid, the ARM id it claims, and each
+    (kind, spec field) it refers to."""
+    meta = body.get("metadata") or {}
+    spec = dict(body.get("spec") or {})
+    status = body.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    claim = status.get("azureResourceId")
+    entry = Indexed(
+        kind=kind,
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        spec=spec,
+        ready=ready.get("status") == "True",
+        reason=ready.get("reason"),
+        message=ready.get("message"),
+        deleting=bool(meta.get("deletionTimestamp")),
+        claim=claim.lower() if isinstance(claim, str) and claim else None,
+    )
+    keys: dict[Key, Indexed] = {
+        ("obj", kind, entry.namespace, entry.name): entry,
+        ("uid", entry.uid): entry,
+        ("kind", kind, entry.namespace): entry,
+    }
+    if entry.claim:
+        keys[("claim", entry.claim)] = entry
+    for target_kind, field in refs:
+        target = ref_name(spec, field)
+        if target:
+            keys[("ref", target_kind, entry.namespace, target)] = entry
+    return keys
+
+
+class Lookups(Protocol):
+    def get(self, kind: str, namespace: str, name: str) -> Indexed | None: ...
+
+    def by_uid(self, uid: str) -> Indexed | None: ...
+
+    def claims(self, arm_id: str) -> list[Indexed]:
+        """Objects whose status records this ARM id."""
+        ...
+
+    def referencing(self, kind: str, namespace: str, name: str) -> list[Indexed]:
+        """Objects in `namespace` that name the `kind` object `name` in their spec."""
+        ...
+
+    def all(self, kind: str, namespace: str) -> list[Indexed]: ...
+
+
+class MappingLookups:
+    """`Lookups` over mappings of key -> entries: kopf's indexes, or a plain dict in tests."""
+
+    def __init__(self, indexes: Iterable[Mapping[Key, Iterable[Indexed]]]) -> None:
+        self._indexes = list(indexes)
+
+    def _all(self, key: Key) -> list[Indexed]:
+        found: list[Indexed] = []
+        for index in self._indexes:
+            store = index.get(key)
+            if store:
+                found.extend(store)
+        return found
+
+    def get(self, kind: str, namespace: str, name: str) -> Indexed | None:
+        return next(iter(self._all(("obj", kind, namespace, name))), None)
+
+    def by_uid(self, uid: str) -> Indexed | None:
+        return next(iter(self._all(("uid", uid))), None)
+
+    def claims(self, arm_id: str) -> list[Indexed]:
+        return self._all(("claim", arm_id.lower()))
+
+    def referencing(self, kind: str, namespace: str, name: str) -> list[Indexed]:
+        return self._all(("ref", kind, namespace, name))
+
+    def all(self, kind: str, namespace: str) -> list[Indexed]:
+        return self._all(("kind", kind, namespace))
+
+
+def build_index(entries: Iterable[Mapping[Key, Indexed]]) -> dict[Key, list[Indexed]]:
+    """A plain index, as kopf would build it from `index_keys` of several objects (for tests)."""
+    index: dict[Key, list[Indexed]] = {}
+    for keys in entries:
+        for key, entry in keys.items():
+            index.setdefault(key, []).append(entry)
+    return index

@@ -1,0 +1,334 @@
+"""The one algorithm every kind runs, written once.
+
+reconcile: policy annotation -> typed spec -> workspace -> dependency gates -> observe -> ownership
+-> the kind's pure decision -> act -> verdict.
+finalize: policy and deletionPolicy -> dependents -> workspace -> observe -> ownership -> delete ->
+wait -> release. A failure that only a person can fix keeps the finalizer and says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG
+from azureml_operator.conditions import Reason, is_transient
+from azureml_operator.errors import AzureFailure, InvalidSpec, Recoverable, Terminal, Throttled
+from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Gate, Observation, Unmet
+from azureml_operator.reconcilers.common import (
+    ADOPT_ANNOTATION,
+    POLICY_ANNOTATION,
+    POLL_OPERATION,
+    RETRY_UNAVAILABLE,
+    WAIT_DEPENDENCY,
+    Event,
+    Ownership,
+    Policy,
+    PolicyError,
+    Verdict,
+    adopt_requested,
+    ownership,
+    policy_of,
+)
+from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.lookups import ref_name
+from azureml_operator.reconcilers.objects import Obj
+from azureml_operator.runtime import workspaces
+from azureml_operator.runtime.workspaces import Blocked
+
+# A Ready object rides out this many consecutive transient read failures before it reports one:
+# a single 500 must not flip Ready (and every Argo CD health check and alert with it).
+HOLD_READY_ATTEMPTS = 3
+DETACH_HINT = f'set the annotation {POLICY_ANNOTATION}: "detach" to leave it in Azure and let the object go'
+
+
+async def reconcile(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Verdict:
+    try:
+        policy = policy_of(obj.annotations)
+    except PolicyError as err:
+        return Verdict.not_ready(Reason.INVALID_SPEC, str(err))
+    if policy is Policy.SKIP:
+        return Verdict.unknown(
+            Reason.RECONCILE_SKIPPED,
+            f"{POLICY_ANNOTATION} is skip: the operator does not touch Azure for this object",
+        )
+    try:
+        spec = adapter.info.parse_spec(obj.spec)
+        return await _reconcile(adapter, obj, spec, ctx, attempt)
+    except InvalidSpec as err:
+        return Verdict.not_ready(Reason.INVALID_SPEC, str(err))
+    except Blocked as blocked:
+        return blocked.verdict
+
+
+async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int) -> Verdict:
+    name = adapter.azure_name(obj, spec)
+    desired = adapter.desired(obj, spec)
+    if not adapter.needs_azure(spec):
+        return adapter.decide(Observation(obj, spec, name, desired, None, None)).verdict(attempt)
+    resolved = await resolve(adapter, obj, spec, ctx, attempt)
+    api = adapter.azure_api(await workspaces.connect(resolved, ctx))
+    unmet = gates(adapter, obj, ctx)
+    try:
+        observed = await adapter.read(api, name)
+        owner = None
+        if observed is not None and adapter.deletes_in_azure:
+            owner = await owner_of(adapter, obj, observed, ctx, adopt=adopt_requested(obj.annotations))
+        observation = Observation(obj, spec, name, desired, observed, owner, unmet)
+        decision = adapter.decide(observation)
+        expected = resolved.target.child_id(adapter.collection, name) if adapter.collection else ""
+        verdict = await act(adapter, ctx, api, observation, decision, expected, attempt)
+    except AzureFailure as failure:
+        return failure_verdict(adapter, obj, failure, attempt, adapter.describe(name))
+    if observed is not None and owner in (Ownership.OURS, Ownership.ADOPT) and verdict.status != "Unknown":
+        verdict.fields.setdefault("azureResourceId", observed.id)
+    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
+        what = adapter.describe(name)
+        verdict.events.append(
+            Event("Normal", "Adopted", f"took over the existing {what} ({ADOPT_ANNOTATION})")
+        )
+    return verdict
+
+
+async def resolve(
+    adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int
+) -> workspaces.ResolvedWorkspace:
+    if adapter.uses_workspace:
+        return await workspaces.by_reference(workspaces.workspace_ref(spec), obj.namespace, ctx, attempt)
+    return await workspaces.from_spec(obj.name, obj.namespace, spec, ctx, attempt)
+
+
+def gates(adapter: Adapter, obj: Obj, ctx: Context) -> tuple[Unmet, ...]:
+    """The declared dependencies that are not Ready (yet); a reference that can never be right is
+    reported at once instead of being waited for."""
+    unmet = []
+    for dep in adapter.dependencies:
+        if dep.gate is None:
+            continue
+        target = ref_name(obj.spec, dep.field)
+        if target is None:
+            continue
+        entry = ctx.lookups.get(dep.kind, obj.namespace, target)
+        if entry is None:
+            message = f"waiting for {dep.kind} {target}, which does not exist in namespace {obj.namespace}"
+            unmet.append(Unmet(dep, message))
+        elif (problem := adapter.dependency_mismatch(dep, entry, obj)) is not None:
+            unmet.append(Unmet(dep, problem, invalid=True))
+        elif not entry.ready:
+            detail = f": {entry.message}" if entry.message else ""
+            now = entry.reason or "not reconciled"
+            unmet.append(Unmet(dep, f"waiting for {dep.kind} {target} to be Ready (now {now}{detail})"))
+    return tuple(unmet)
+
+
+async def act(
+    adapter: Adapter,
+    ctx: Context,
+    api: Any,
+    observation: Observation,
+    decision: Decision,
+    expected_id: str,
+    attempt: int,
+) -> Verdict:
+    match decision.effect:
+        case Effect.CREATE:
+            blocking = [u for u in observation.unmet if u.dependency.gate is Gate.CREATE]
+            if blocking:
+                first = blocking[0]
+                if first.invalid:
+                    return Verdict.not_ready(Reason.INVALID_SPEC, first.message)
+                return Verdict.not_ready(
+                    first.dependency.waiting, first.message, requeue_after=WAIT_DEPENDENCY.delay(attempt)
+                )
+            return await create_recorded(adapter, ctx, api, observation, decision, expected_id)
+        case Effect.UPDATE:
+            await adapter.update(api, observation.name, observation.desired, observation.observed)
+            verdict = decision.verdict(0)
+            verdict.events.append(Event("Normal", "Updating", decision.message))
+            return verdict
+        case Effect.PUBLISH:
+            return await adapter.publish(ctx, api, observation, decision.verdict(attempt))
+    return decision.verdict(attempt)
+
+
+async def create_recorded(
+    adapter: Adapter, ctx: Context, api: Any, observation: Observation, decision: Decision, expected_id: str
+) -> Verdict:
+    """Write the expected ARM id to status *before* asking Azure to create it, so a restart between
+    the two still recognises the creation as this object's; take it back if Azure said no."""
+    obj = observation.obj
+    await ctx.kube.patch_status(
+        obj.plural, obj.namespace, obj.name, {"azureResourceId": expected_id}, obj.uid
+    )
+    try:
+        await adapter.create(api, observation.name, observation.desired)
+    except Terminal:
+        await ctx.kube.patch_status(obj.plural, obj.namespace, obj.name, {"azureResourceId": None}, obj.uid)
+        raise
+    verdict = decision.verdict(0)
+    verdict.fields["azureResourceId"] = expected_id
+    verdict.events.append(Event("Normal", "Creating", decision.message))
+    return verdict
+
+
+async def owner_of(adapter: Adapter, obj: Obj, observed: Any, ctx: Context, *, adopt: bool) -> Ownership:
+    """Whose is the resource Azure holds under this object's name? Claims of other objects are read
+    from the index (what this operator watches); before adopting, from the whole cluster too."""
+    tags = dict(getattr(observed, "tags", None) or {}) if adapter.tags_supported else None
+    tagged_uid = (tags or {}).get(OWNER_UID_TAG)
+    others = [c for c in ctx.lookups.claims(observed.id) if c.uid != obj.uid]
+    alive = True
+    if adopt and tagged_uid and tagged_uid != obj.uid:
+        alive = await tagged_owner_alive(adapter, tags or {}, tagged_uid, ctx)
+    if adopt and not others and tagged_uid != obj.uid and (tagged_uid is None or not alive):
+        try:
+            found = await ctx.kube.claims(adapter.info.plural, observed.id)
+        except Exception:  # cannot tell who else claims it: adopt nothing
+            found = [("?", "?", "?")]
+        others = [c for c in found if c[2] != obj.uid]  # type: ignore[misc]
+    return ownership(
+        observed_id=observed.id,
+        observed_tags=tags,
+        recorded_id=obj.recorded_id,
+        uid=obj.uid,
+        adopt=adopt,
+        tags_supported=adapter.tags_supported,
+        claimed_by_another=bool(others),
+        tagged_owner_alive=alive,
+    )
+
+
+async def tagged_owner_alive(adapter: Adapter, tags: dict[str, str], uid: str, ctx: Context) -> bool:
+    """Does the object named by the resource's owner tags still exist? Unsure counts as yes."""
+    if ctx.lookups.by_uid(uid) is not None:
+        return True
+    namespace, _, name = tags.get(OWNER_TAG, "").partition("/")
+    if not namespace or not name:
+        return True
+    try:
+        return await ctx.kube.object_uid(adapter.info.plural, namespace, name) == uid
+    except Exception:  # cannot tell: assume it is alive and adopt nothing
+        return True
+
+
+def was_ready(obj: Obj) -> bool:
+    ready = next((c for c in obj.status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return ready.get("status") == "True"
+
+
+def failure_verdict(adapter: Adapter, obj: Obj, failure: AzureFailure, attempt: int, what: str) -> Verdict:
+    """Throttled and transient failures retry on their own; the rest wait for a person (and the
+    drift check). The message always carries what Azure said."""
+    doing = f"{what}"
+    if isinstance(failure, Throttled):
+        return Verdict.not_ready(
+            Reason.THROTTLED,
+            f"Azure throttled {doing}; retrying in {failure.retry_after:.0f} s",
+            requeue_after=failure.retry_after,
+        )
+    delay = RETRY_UNAVAILABLE.delay(attempt)
+    if isinstance(failure, Recoverable) and was_ready(obj) and attempt < HOLD_READY_ATTEMPTS:
+        verdict = Verdict.not_ready(failure.reason, f"{doing} failed: {failure.message}", requeue_after=delay)
+        verdict.keep_status = True
+        return verdict
+    if is_transient(failure.reason):
+        return Verdict.not_ready(
+            failure.reason,
+            f"{doing} failed: {failure.message}; retrying in {delay:.0f} s",
+            requeue_after=delay,
+        )
+    hint = adapter.failure_hints.get(failure.reason)
+    if hint:
+        return Verdict.not_ready(
+            failure.reason,
+            f"{doing} failed: {failure.message}; {hint}",
+            requeue_after=WAIT_DEPENDENCY.delay(attempt),
+        )
+    return Verdict.not_ready(failure.reason, f"{doing} failed: {failure.message}")
+
+
+# -- deletion -----------------------------------------------------------------------------------
+
+
+async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Verdict:
+    """`released` when the object may go; otherwise a verdict to retry after `requeue_after`."""
+    try:
+        policy = policy_of(obj.annotations)
+    except PolicyError:
+        policy = Policy.MANAGE  # a typo must not leak an Azure resource
+    if adapter.held_while_referenced:
+        users = [
+            u for u in ctx.lookups.referencing(adapter.info.kind, obj.namespace, obj.name) if u.uid != obj.uid
+        ]
+        if users:
+            names = ", ".join(sorted(f"{u.kind} {u.name}" for u in users)[:10])
+            return Verdict.not_ready(
+                Reason.DELETING,
+                f"waiting for {len(users)} object(s) using this {adapter.info.kind} to be deleted first: {names}",
+                requeue_after=WAIT_DEPENDENCY.delay(attempt),
+            )
+    if not adapter.deletes_in_azure:
+        await adapter.released(ctx, obj)
+        return Verdict.release(f"{adapter.info.kind} released")
+    recorded = obj.recorded_id
+    retain = obj.spec.get("deletionPolicy") == "Retain"
+    if policy is not Policy.MANAGE or retain:
+        if not recorded:
+            return Verdict.release("nothing in Azure to delete")
+        why = (
+            f"{POLICY_ANNOTATION} is {policy.value}"
+            if policy is not Policy.MANAGE
+            else "deletionPolicy is Retain"
+        )
+        message = f"left {recorded} in Azure: {why}"
+        return Verdict.release(message, Event("Normal", "Retained", message))
+    if not recorded:
+        return Verdict.release("nothing in Azure to delete")
+    try:
+        spec = adapter.info.parse_spec(obj.spec)
+    except InvalidSpec as err:
+        return _stuck(f"cannot delete {recorded}: {err}; fix the spec, or {DETACH_HINT}", attempt)
+    if not adapter.needs_azure(spec):
+        return Verdict.release("nothing in Azure to delete")
+    name = adapter.azure_name(obj, spec)
+    what = adapter.describe(name)
+    try:
+        api = adapter.azure_api(
+            await workspaces.connect(await resolve(adapter, obj, spec, ctx, attempt), ctx)
+        )
+    except Blocked as blocked:
+        if is_transient(blocked.verdict.reason):
+            return Verdict.not_ready(
+                blocked.verdict.reason,
+                f"cannot delete {what} yet: {blocked.verdict.message}",
+                requeue_after=WAIT_DEPENDENCY.delay(attempt),
+            )
+        return _stuck(f"cannot delete {what}: {blocked.verdict.message}; fix that, or {DETACH_HINT}", attempt)
+    try:
+        observed = await adapter.read(api, name)
+        if observed is None:
+            return Verdict.release(f"{what} is gone")
+        if await owner_of(adapter, obj, observed, ctx, adopt=False) is not Ownership.OURS:
+            return Verdict.release(f"{what} was not created by this object: left alone")
+        verdict = Verdict.not_ready(
+            Reason.DELETING, f"deleting {what}", requeue_after=POLL_OPERATION.delay(attempt)
+        )
+        if (getattr(observed, "provisioning_state", None) or "").lower() != "deleting":
+            await adapter.delete(api, name)
+            verdict.events += [
+                Event("Normal", "Deleting", verdict.message),
+                *adapter.deletion_events(obj, spec, ctx),
+            ]
+        return verdict
+    except AzureFailure as failure:
+        if failure.reason is Reason.WORKSPACE_NOT_FOUND:
+            return Verdict.release(f"the workspace is gone, and {what} with it")
+        verdict = failure_verdict(adapter, obj, failure, attempt, f"deleting {what}")
+        if verdict.keep_status or verdict.requeue_after is None:
+            return _stuck(f"{verdict.message}; fix that, or {DETACH_HINT}", attempt)
+        return verdict
+
+
+def _stuck(message: str, attempt: int) -> Verdict:
+    """A deletion only a person can unblock: the finalizer stays (releasing would orphan a billed
+    resource), the object says what to do (a Warning, once), and it is looked at again slowly."""
+    return Verdict.not_ready(Reason.DELETION_BLOCKED, message, requeue_after=RETRY_UNAVAILABLE.delay(attempt))

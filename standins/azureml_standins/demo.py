@@ -1,9 +1,13 @@
-"""`azureml-operator demo` (the README's `make demo`): the seeds' story, end to end, on this machine.
+"""`azureml-standins demo` (the README's `make demo`): the seeds' story, end to end, on this machine.
 
 Starts the Azure ML simulator and, unless KUBECONFIG reaches a cluster, the Kubernetes stand-in;
-installs the CRDs; runs the operator; applies examples/; waits for Ready; prints what it made; and
+installs the CRDs; runs the operator; applies the examples; waits for Ready; prints what it made; and
 makes one chat completion with the key read from the endpoint's Secret. On a real cluster it deletes
 what it applied at the end (its Azure is the simulator, which goes away with the demo).
+
+The examples are the repository's examples/ manifests, shipped in this package as demo_manifests/
+so that the demo runs from an installed wheel (a unit test keeps the copies equal to examples/);
+`--examples DIR` applies another directory instead.
 """
 
 from __future__ import annotations
@@ -20,14 +24,19 @@ import yaml
 from azureml_operator import crdgen
 from azureml_operator.api import KINDS
 
-REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+DEMO_MANIFESTS = Path(__file__).resolve().with_name("demo_manifests")
 NAMESPACE = "azureml-demo"
 PLURALS = {info.kind: info.plural for info in KINDS}
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the whole story locally: simulator, cluster, operator, examples")
-    p.add_argument("--examples", type=Path, default=REPO_EXAMPLES, help="directory of manifests to apply")
+    p.add_argument(
+        "--examples",
+        type=Path,
+        default=DEMO_MANIFESTS,
+        help="directory of manifests to apply (default: the packaged copies of examples/)",
+    )
     p.add_argument("--namespace", default=NAMESPACE, help=f"namespace to use (default {NAMESPACE})")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
     p.add_argument(
@@ -90,9 +99,9 @@ def condition(obj: dict[str, Any]) -> dict[str, Any]:
 def main(args: argparse.Namespace) -> int:
     from kubernetes import client
 
-    from azureml_operator.testing.kube.process import KubeProcess
-    from azureml_operator.testing.operator import OperatorProcess
-    from azureml_operator.testing.simulator.process import SimulatorProcess
+    from azureml_standins.kube.process import KubeProcess
+    from azureml_standins.operator import OperatorProcess
+    from azureml_standins.simulator.process import SimulatorProcess
 
     docs = manifests(args.examples)
     with ExitStack() as stack:

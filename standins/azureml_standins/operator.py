@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from azureml_operator.testing.child import terminate
-from azureml_operator.testing.simulator.config import DEFAULT_WORKSPACE
+from azureml_standins.child import terminate
+from azureml_standins.simulator.config import DEFAULT_WORKSPACE
 
 STARTED = "Initial authentication has finished"
 DEFAULT_WORKSPACE_PATH = (

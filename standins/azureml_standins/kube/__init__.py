@@ -6,7 +6,7 @@ resourceVersion with optimistic concurrency, list/watch with an event history, m
 patches, the status subresource, finalizers, ownerReference garbage collection and namespaces.
 `server.py` lists what differs from a real API server.
 
-    with KubeProcess() as kube:            # azureml_operator.testing.kube.process
+    with KubeProcess() as kube:            # azureml_standins.kube.process
         api = kubernetes.client.CustomObjectsApi(kube.client())
 
 Nothing in the product imports this package. Modules are imported lazily by their users.

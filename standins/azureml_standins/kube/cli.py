@@ -1,4 +1,4 @@
-"""`azureml-operator kube`: serve the Kubernetes API stand-in until interrupted.
+"""`azureml-standins kube`: serve the Kubernetes API stand-in until interrupted.
 
 Prints exactly one line, `ready http://HOST:PORT kubeconfig=PATH`, once it accepts connections,
 so that scripts and tests can wait for it; PATH is a kubeconfig (any token works) for kopf,
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from azureml_operator.testing.serving import port_arg, positive_arg, run_until_signalled, url_host
+from azureml_standins.serving import port_arg, positive_arg, run_until_signalled, url_host
 
 
 def add_parser(sub: Any) -> None:
@@ -96,9 +96,9 @@ def _install_crds(store: Any, files: list[Path]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from azureml_operator.testing.kube.errors import ApiError
-    from azureml_operator.testing.kube.server import serve
-    from azureml_operator.testing.kube.store import Store
+    from azureml_standins.kube.errors import ApiError
+    from azureml_standins.kube.server import serve
+    from azureml_standins.kube.store import Store
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _install_crds(store, args.crd)
     except (OSError, ApiError) as e:
-        print(f"azureml-operator kube: {e}", file=sys.stderr)
+        print(f"azureml-standins kube: {e}", file=sys.stderr)
         return 1
     tmp = None
     kubeconfig = args.kubeconfig_out
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     except OSError as e:
-        print(f"azureml-operator kube: {e}", file=sys.stderr)
+        print(f"azureml-standins kube: {e}", file=sys.stderr)
         return 1
     finally:
         if tmp is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonpatch
 
-from azureml_operator.testing.kube.errors import ApiError, bad_request
+from azureml_standins.kube.errors import ApiError, bad_request
 
 MERGE = "application/merge-patch+json"
 JSON = "application/json-patch+json"

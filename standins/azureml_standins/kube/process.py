@@ -1,4 +1,4 @@
-"""Run `azureml-operator kube` as a child process and talk to it: for tests, the demo and users' CI.
+"""Run `azureml-standins kube` as a child process and talk to it: for tests, the demo and users' CI.
 
     with KubeProcess() as kube:
         api = kubernetes.client.CustomObjectsApi(kube.client())
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from azureml_operator.testing.child import ReadyLineProcess
+from azureml_standins.child import ReadyLineProcess
 
 _READY = re.compile(r"^ready (?P<url>http://\S+) kubeconfig=(?P<kubeconfig>.+)$")
 
@@ -42,7 +42,7 @@ class KubeProcess(ReadyLineProcess):
         args = [
             sys.executable,
             "-m",
-            "azureml_operator",
+            "azureml_standins",
             "kube",
             "--port",
             str(port),

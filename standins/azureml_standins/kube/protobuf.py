@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from azureml_operator.testing.kube.errors import ApiError, bad_request
+from azureml_standins.kube.errors import ApiError, bad_request
 
 MAGIC = b"k8s\x00"
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-from azureml_operator.testing.kube.errors import bad_request
+from azureml_standins.kube.errors import bad_request
 
 Matcher = Callable[[dict[str, Any]], bool]
 

@@ -36,19 +36,19 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from azureml_operator.testing.kube import protobuf, selectors, tables
-from azureml_operator.testing.kube.discovery import VERSION, ResourceInfo
-from azureml_operator.testing.kube.errors import (
+from azureml_standins.kube import protobuf, selectors, tables
+from azureml_standins.kube.discovery import VERSION, ResourceInfo
+from azureml_standins.kube.errors import (
     ApiError,
     bad_request,
     method_not_allowed,
     resource_not_found,
     success_status,
 )
-from azureml_operator.testing.kube.store import CRDS, NAMESPACES, Store
-from azureml_operator.testing.serving import serve_app
+from azureml_standins.kube.store import CRDS, NAMESPACES, Store
+from azureml_standins.serving import serve_app
 
-log = logging.getLogger("azureml_operator.testing.kube")
+log = logging.getLogger("azureml_standins.kube")
 
 STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)  # for code that embeds the app
 

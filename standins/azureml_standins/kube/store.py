@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azureml_operator.testing.kube import patching, validation
-from azureml_operator.testing.kube.discovery import Registry, ResourceInfo
-from azureml_operator.testing.kube.errors import (
+from azureml_standins.kube import patching, validation
+from azureml_standins.kube.discovery import Registry, ResourceInfo
+from azureml_standins.kube.errors import (
     ApiError,
     already_exists,
     bad_request,

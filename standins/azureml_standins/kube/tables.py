@@ -7,7 +7,7 @@ import datetime
 import re
 from typing import Any
 
-from azureml_operator.testing.kube.discovery import ResourceInfo
+from azureml_standins.kube.discovery import ResourceInfo
 
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("", "secrets"): [{"name": "Type", "type": "string", "jsonPath": ".type"}],

@@ -1,7 +1,7 @@
 """Admission: what a real API server checks, defaults or rewrites before it stores an object.
 
 Custom resources go through the CRD's structural schema (pruning of undeclared fields, or a 400 for
-them under `fieldValidation=Strict`), then `azureml_operator.testing.admission.validate` (OpenAPI
+them under `fieldValidation=Strict`), then `azureml_standins.admission.validate` (OpenAPI
 plus CEL rules with `self`/`oldSelf`), then defaulting. With a status subresource, writes to the
 main resource are checked without `status` and writes to `/status` check `status` only. Built-ins
 get the few rules that matter to an operator: object names, metadata shapes, ownerReferences,
@@ -16,9 +16,9 @@ import copy
 import re
 from typing import Any
 
-from azureml_operator.testing import admission
-from azureml_operator.testing.kube.discovery import ResourceInfo
-from azureml_operator.testing.kube.errors import ApiError, bad_request, invalid
+from azureml_standins import admission
+from azureml_standins.kube.discovery import ResourceInfo
+from azureml_standins.kube.errors import ApiError, bad_request, invalid
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

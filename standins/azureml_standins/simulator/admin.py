@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from azureml_operator.testing.simulator.config import Bucket
-from azureml_operator.testing.simulator.errors import ArmError
-from azureml_operator.testing.simulator.messages import Reply, Request
+from azureml_standins.simulator.config import Bucket
+from azureml_standins.simulator.errors import ArmError
+from azureml_standins.simulator.messages import Reply, Request
 
 if TYPE_CHECKING:
-    from azureml_operator.testing.simulator.core import Simulator
+    from azureml_standins.simulator.core import Simulator
 
 
 def _bad(message: str) -> ArmError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from azureml_operator.testing.simulator.errors import user_error
+from azureml_standins.simulator.errors import user_error
 
 
 @dataclass(frozen=True)

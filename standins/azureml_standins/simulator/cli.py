@@ -1,4 +1,4 @@
-"""`azureml-operator simulator`: serve the Azure ML ARM simulator until interrupted.
+"""`azureml-standins simulator`: serve the Azure ML ARM simulator until interrupted.
 
 Prints exactly one line, `ready https://HOST:PORT ca=PATH`, once it accepts connections, so that
 scripts and tests can wait for it and read the port (use `--port 0` for any free one).
@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from azureml_operator.testing.serving import port_arg, positive_arg, run_until_signalled, url_host
-from azureml_operator.testing.simulator.config import (
+from azureml_standins.serving import port_arg, positive_arg, run_until_signalled, url_host
+from azureml_standins.simulator.config import (
     DEFAULT_WORKSPACE,
     Bucket,
     Limits,
@@ -90,7 +90,7 @@ def _add_missing_workspaces(sim: Any, seeds: tuple[WorkspaceSeed, ...]) -> None:
     A loaded state replaces the seeded one wholesale, so a workspace added to the command line
     between two runs on the same state file used to be silently missing (every call 404).
     """
-    from azureml_operator.testing.simulator.state import State
+    from azureml_standins.simulator.state import State
 
     used = {w.workspace_id for w in sim.state.workspaces.values()}
     fresh = State.seeded(seeds).workspaces
@@ -110,9 +110,9 @@ def _add_missing_workspaces(sim: Any, seeds: tuple[WorkspaceSeed, ...]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from azureml_operator.testing.simulator.core import Simulator
-    from azureml_operator.testing.simulator.server import serve, server_ssl_context
-    from azureml_operator.testing.simulator.tls import ensure_certificates
+    from azureml_standins.simulator.core import Simulator
+    from azureml_standins.simulator.server import serve, server_ssl_context
+    from azureml_standins.simulator.tls import ensure_certificates
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError) as e:
         # ValueError: an unreadable --state-file (state.load says which and why).
-        print(f"azureml-operator simulator: {e}", file=sys.stderr)
+        print(f"azureml-standins simulator: {e}", file=sys.stderr)
         return 1
     finally:
         if tmp is not None:

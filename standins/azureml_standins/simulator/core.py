@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from azureml_operator.testing.simulator import paths, state
-from azureml_operator.testing.simulator.config import SimulatorConfig
-from azureml_operator.testing.simulator.errors import ArmError
-from azureml_operator.testing.simulator.faults import Faults, Firing
-from azureml_operator.testing.simulator.kinds import Kind, iso
-from azureml_operator.testing.simulator.messages import Ctx, Reply, Request
-from azureml_operator.testing.simulator.state import Operation, Resource, State, Workspace
+from azureml_standins.simulator import paths, state
+from azureml_standins.simulator.config import SimulatorConfig
+from azureml_standins.simulator.errors import ArmError
+from azureml_standins.simulator.faults import Faults, Firing
+from azureml_standins.simulator.kinds import Kind, iso
+from azureml_standins.simulator.messages import Ctx, Reply, Request
+from azureml_standins.simulator.state import Operation, Resource, State, Workspace
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 
@@ -46,8 +46,8 @@ class Simulator:
         state_file: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from azureml_operator.testing.simulator import kinds_registry
-        from azureml_operator.testing.simulator.throttling import Throttle
+        from azureml_standins.simulator import kinds_registry
+        from azureml_standins.simulator.throttling import Throttle
 
         self.config = config or SimulatorConfig()
         self._initial_config = self.config

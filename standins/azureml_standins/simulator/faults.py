@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from azureml_operator.testing.simulator.errors import ArmError
+from azureml_standins.simulator.errors import ArmError
 
 _FIELDS = {
     "method": str,

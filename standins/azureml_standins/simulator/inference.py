@@ -16,11 +16,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from azureml_operator.testing.simulator.messages import Reply, Request
-from azureml_operator.testing.simulator.state import Resource
+from azureml_standins.simulator.messages import Reply, Request
+from azureml_standins.simulator.state import Resource
 
 if TYPE_CHECKING:
-    from azureml_operator.testing.simulator.core import Simulator
+    from azureml_standins.simulator.core import Simulator
 
 CHAT_ROUTES = {"v1/chat/completions", "chat/completions", "models/chat/completions"}
 COMPLETION_ROUTES = {"v1/completions", "completions"}

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from azureml_operator.testing.simulator import validate
-from azureml_operator.testing.simulator.errors import ArmError, user_error
-from azureml_operator.testing.simulator.messages import Ctx, Reply
-from azureml_operator.testing.simulator.state import Operation, Resource, resource_key
+from azureml_standins.simulator import validate
+from azureml_standins.simulator.errors import ArmError, user_error
+from azureml_standins.simulator.messages import Ctx, Reply
+from azureml_standins.simulator.state import Operation, Resource, resource_key
 
 if TYPE_CHECKING:
-    from azureml_operator.testing.simulator.core import Simulator
+    from azureml_standins.simulator.core import Simulator
 
 ENVELOPE_FIELDS = ("location", "tags", "sku", "identity", "kind")
 

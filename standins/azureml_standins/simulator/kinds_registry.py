@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from azureml_operator.testing.simulator.kinds import Kind
-from azureml_operator.testing.simulator.resources.jobs import Jobs, Models, ModelVersions
-from azureml_operator.testing.simulator.resources.marketplace import MarketplaceSubscriptions
-from azureml_operator.testing.simulator.resources.online import OnlineDeployments, OnlineEndpoints
-from azureml_operator.testing.simulator.resources.serverless import ServerlessEndpoints
+from azureml_standins.simulator.kinds import Kind
+from azureml_standins.simulator.resources.jobs import Jobs, Models, ModelVersions
+from azureml_standins.simulator.resources.marketplace import MarketplaceSubscriptions
+from azureml_standins.simulator.resources.online import OnlineDeployments, OnlineEndpoints
+from azureml_standins.simulator.resources.serverless import ServerlessEndpoints
 
 if TYPE_CHECKING:
-    from azureml_operator.testing.simulator.core import Simulator
+    from azureml_standins.simulator.core import Simulator
 
 KINDS: tuple[type[Kind], ...] = (
     MarketplaceSubscriptions,

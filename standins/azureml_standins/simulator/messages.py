@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from azureml_operator.testing.simulator.faults import Firing
-    from azureml_operator.testing.simulator.paths import ArmPath
-    from azureml_operator.testing.simulator.state import Workspace
+    from azureml_standins.simulator.faults import Firing
+    from azureml_standins.simulator.paths import ArmPath
+    from azureml_standins.simulator.state import Workspace
 
 
 @dataclass

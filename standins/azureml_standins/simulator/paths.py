@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from azureml_operator.testing.simulator.errors import ArmError
+from azureml_standins.simulator.errors import ArmError
 
 PROVIDER = "microsoft.machinelearningservices"
 

@@ -1,4 +1,4 @@
-"""Run `azureml-operator simulator` as a child process and talk to it: for tests, the demo and users' CI.
+"""Run `azureml-standins simulator` as a child process and talk to it: for tests, the demo and users' CI.
 
     with SimulatorProcess(latency_scale=0.01) as sim:
         ml = sim.ml_client()          # a real azure-ai-ml MLClient pointed at the simulator
@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from azureml_operator.testing.child import ReadyLineProcess
-from azureml_operator.testing.simulator.config import DEFAULT_WORKSPACE
+from azureml_standins.child import ReadyLineProcess
+from azureml_standins.simulator.config import DEFAULT_WORKSPACE
 
 _READY = re.compile(r"^ready (?P<url>https://\S+) ca=(?P<ca>.+)$")
 
@@ -45,7 +45,7 @@ class SimulatorProcess(ReadyLineProcess):
         self.args = [
             sys.executable,
             "-m",
-            "azureml_operator",
+            "azureml_standins",
             "simulator",
             "--port",
             str(port),

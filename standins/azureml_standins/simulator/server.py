@@ -16,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from azureml_operator.testing.serving import serve_app
-from azureml_operator.testing.simulator import admin
-from azureml_operator.testing.simulator.core import Admission, Simulator
-from azureml_operator.testing.simulator.errors import ArmError
-from azureml_operator.testing.simulator.inference import DataPlane
-from azureml_operator.testing.simulator.messages import Reply, Request
+from azureml_standins.serving import serve_app
+from azureml_standins.simulator import admin
+from azureml_standins.simulator.core import Admission, Simulator
+from azureml_standins.simulator.errors import ArmError
+from azureml_standins.simulator.inference import DataPlane
+from azureml_standins.simulator.messages import Reply, Request
 
-log = logging.getLogger("azureml_operator.simulator")
+log = logging.getLogger("azureml_standins.simulator")
 
 
 def _json_response(reply: Reply, extra: dict[str, str]) -> web.Response:

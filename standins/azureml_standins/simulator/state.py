@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azureml_operator.testing.simulator.config import WorkspaceSeed
+from azureml_standins.simulator.config import WorkspaceSeed
 
 PROGRESS_STATES = {"create": "Creating", "update": "Updating", "scale": "Scaling", "delete": "Deleting"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from azureml_operator.testing.simulator.config import Bucket, ThrottleConfig
+from azureml_standins.simulator.config import Bucket, ThrottleConfig
 
 
 def kind_of(method: str) -> str:

@@ -63,7 +63,7 @@ def _load_ca(d: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | N
 
 def _new_ca(d: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azureml-operator simulator CA")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azureml-standins simulator CA")])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

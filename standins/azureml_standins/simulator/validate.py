@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from azureml_operator.testing.simulator.errors import user_error
+from azureml_standins.simulator.errors import user_error
 
 Json = dict[str, Any]
 

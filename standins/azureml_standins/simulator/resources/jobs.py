@@ -13,11 +13,11 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from azureml_operator.testing.simulator import catalog, validate
-from azureml_operator.testing.simulator.errors import ArmError, user_error
-from azureml_operator.testing.simulator.kinds import Kind
-from azureml_operator.testing.simulator.messages import Ctx, Reply
-from azureml_operator.testing.simulator.state import Resource
+from azureml_standins.simulator import catalog, validate
+from azureml_standins.simulator.errors import ArmError, user_error
+from azureml_standins.simulator.kinds import Kind
+from azureml_standins.simulator.messages import Ctx, Reply
+from azureml_standins.simulator.state import Resource
 
 TASK_TYPES = (
     "ChatCompletion",

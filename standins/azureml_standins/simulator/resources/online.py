@@ -15,12 +15,12 @@ import hmac
 import math
 from typing import Any
 
-from azureml_operator.testing.simulator import catalog, validate
-from azureml_operator.testing.simulator.errors import ArmError, user_error
-from azureml_operator.testing.simulator.kinds import Kind, iso
-from azureml_operator.testing.simulator.messages import Ctx, Reply
-from azureml_operator.testing.simulator.resources.serverless import new_keys, regenerate
-from azureml_operator.testing.simulator.state import Operation, Resource
+from azureml_standins.simulator import catalog, validate
+from azureml_standins.simulator.errors import ArmError, user_error
+from azureml_standins.simulator.kinds import Kind, iso
+from azureml_standins.simulator.messages import Ctx, Reply
+from azureml_standins.simulator.resources.serverless import new_keys, regenerate
+from azureml_standins.simulator.state import Operation, Resource
 
 AUTH_MODES = ("Key", "AMLToken", "AADToken")
 

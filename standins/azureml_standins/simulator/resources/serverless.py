@@ -13,12 +13,12 @@ import secrets
 import string
 from typing import Any
 
-from azureml_operator.testing.simulator import catalog, validate
-from azureml_operator.testing.simulator.errors import ArmError, user_error
-from azureml_operator.testing.simulator.kinds import Kind
-from azureml_operator.testing.simulator.messages import Ctx, Reply
-from azureml_operator.testing.simulator.resources.marketplace import active_subscription_for
-from azureml_operator.testing.simulator.state import Operation, Resource
+from azureml_standins.simulator import catalog, validate
+from azureml_standins.simulator.errors import ArmError, user_error
+from azureml_standins.simulator.kinds import Kind
+from azureml_standins.simulator.messages import Ctx, Reply
+from azureml_standins.simulator.resources.marketplace import active_subscription_for
+from azureml_standins.simulator.state import Operation, Resource
 
 NAME = r"[a-zA-Z][a-zA-Z0-9-]{0,51}"
 NAME_RULE = "it must start with a letter and contain only letters, digits and '-' (at most 52 characters)."

@@ -27,11 +27,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples
 	$(BIN)/ruff format --check operator standins tests examples
+	$(BIN)/lint-imports
 
 # Regenerate crds/ from the pydantic models (a test fails when they are stale).
 crds: $(STAMP)

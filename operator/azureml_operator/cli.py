@@ -1,6 +1,8 @@
-"""`azureml-operator`: the command line, `run` and `crds`. Each subcommand's heavy imports happen
-only when it is chosen, so `azureml-operator crds` does not pay for kopf. The local stand-ins
-(simulator, Kubernetes stand-in, demo) are the separate `azureml-standins` command."""
+"""`azureml-operator`: run the operator (`run`) or print its CRDs (`crds`).
+
+Each subcommand's heavy imports happen only when it is chosen, so `azureml-operator crds` does not
+pay for kopf. The local stand-ins (simulator, Kubernetes stand-in, demo) are the separate
+`azureml-standins` command."""
 
 from __future__ import annotations
 

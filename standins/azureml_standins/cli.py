@@ -1,6 +1,7 @@
-"""`azureml-standins`: the local stand-ins' command line: `simulator`, `kube` and `demo`. Each
-subcommand's heavy imports happen only when it is chosen, so `azureml-standins kube` does not pay
-for azure-ai-ml or kopf."""
+"""`azureml-standins`: the local stand-ins for azureml-operator: `simulator`, `kube` and `demo`.
+
+Each subcommand's heavy imports happen only when it is chosen, so `azureml-standins kube` does not
+pay for azure-ai-ml or kopf."""
 
 from __future__ import annotations
 

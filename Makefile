@@ -44,4 +44,4 @@ simulator: $(STAMP)
 	$(BIN)/azureml-standins simulator --port 8443 --cert-dir .sim --state-file .sim/state.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info operator/*.egg-info standins/*.egg-info standins/build
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache build *.egg-info operator/*.egg-info standins/*.egg-info standins/build

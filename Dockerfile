@@ -1,5 +1,7 @@
 # The operator image: the `azureml-operator` command with compiled bytecode (importing azure-ai-ml is
-# ~3x slower without .pyc) and no build tools. The same image can run the simulator.
+# ~3x slower without .pyc) and no build tools. It holds only the product: the local stand-ins
+# (simulator, Kubernetes stand-in, demo) are the separate azureml-standins distribution in
+# standins/, which is not copied in; `pip install ./standins` where you need them.
 FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test lint crds simulator clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml standins/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 not found: install it or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e './standins'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,15 +23,17 @@ venv: $(STAMP)
 # The seeds' story on this machine: simulator, a cluster (the stand-in unless KUBECONFIG reaches one),
 # the operator, examples/, Ready, and one chat completion with the key from its Secret.
 demo: $(STAMP)
-	$(BIN)/azureml-operator demo
+	$(BIN)/azureml-standins demo
 
 test: $(STAMP)
-	$(BIN)/ruff check operator tests examples
+	$(BIN)/ruff check operator standins tests examples
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests examples
-	$(BIN)/ruff format --check operator tests examples
+	$(BIN)/ruff check operator standins tests examples
+	$(BIN)/ruff format --check operator standins tests examples
+	$(BIN)/lint-imports
 
 # Regenerate crds/ from the pydantic models (a test fails when they are stale).
 crds: $(STAMP)
@@ -38,7 +41,7 @@ crds: $(STAMP)
 
 # A local Azure ML control plane on https://127.0.0.1:8443; its CA lands in .sim/ca.pem.
 simulator: $(STAMP)
-	$(BIN)/azureml-operator simulator --port 8443 --cert-dir .sim --state-file .sim/state.json
+	$(BIN)/azureml-standins simulator --port 8443 --cert-dir .sim --state-file .sim/state.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info operator/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache build *.egg-info operator/*.egg-info standins/*.egg-info standins/build

@@ -1,6 +1,6 @@
 """Drive a local Azure ML simulator with nothing but the public azure-ai-ml SDK.
 
-    azureml-operator simulator --port 8443 --cert-dir .sim --latency-scale 0.01 &
+    azureml-standins simulator --port 8443 --cert-dir .sim --latency-scale 0.01 &
     REQUESTS_CA_BUNDLE=.sim/ca.pem python examples/simulator_walkthrough.py https://127.0.0.1:8443
 
 It subscribes the workspace to Meta-Llama-3-8B-Instruct, deploys it as a serverless endpoint and chats

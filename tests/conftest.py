@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 # Small enough that every long-running operation (the longest, a deployment create, takes
 # 600 s x 0.001 = 0.6 s) finishes before the SDK's first re-poll after Retry-After: 1.

@@ -1,5 +1,8 @@
-"""`azureml-operator`: the command line. Each subcommand lives with what it runs and is imported
-only when chosen, so `azureml-operator simulator` does not pay for kopf and vice versa."""
+"""`azureml-operator`: run the operator (`run`) or print its CRDs (`crds`).
+
+Each subcommand's heavy imports happen only when it is chosen, so `azureml-operator crds` does not
+pay for kopf. The local stand-ins (simulator, Kubernetes stand-in, demo) are the separate
+`azureml-standins` command."""
 
 from __future__ import annotations
 
@@ -15,15 +18,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from azureml_operator import running
 
     running.add_parser(sub)
-    from azureml_operator.testing.simulator import cli as simulator_cli
-
-    simulator_cli.add_parser(sub)
-    from azureml_operator.testing.kube import cli as kube_cli
-
-    kube_cli.add_parser(sub)
-    from azureml_operator.testing import demo
-
-    demo.add_parser(sub)
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions (or write them to a directory)")
     crds.add_argument("--output-dir", help="write one file per CRD here instead of printing")
     crds.set_defaults(func=_crds)

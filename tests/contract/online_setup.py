@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from azureml_operator.testing.simulator.config import DEFAULT_WORKSPACE
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.config import DEFAULT_WORKSPACE
+from azureml_standins.simulator.process import SimulatorProcess
 
 MODEL = "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"
 INSTANCE_TYPE = "Standard_DS3_v2"

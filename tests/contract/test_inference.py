@@ -25,7 +25,7 @@ from online_setup import (
     scoring_uri,
 )
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}]}
 

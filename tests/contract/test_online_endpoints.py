@@ -24,8 +24,8 @@ from online_setup import (
 )
 from sdk_errors import expect_arm_error
 
-from azureml_operator.testing.simulator.config import DEFAULT_SUBSCRIPTION
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.config import DEFAULT_SUBSCRIPTION
+from azureml_standins.simulator.process import SimulatorProcess
 
 # -- lifecycle -----------------------------------------------------------------------------------
 

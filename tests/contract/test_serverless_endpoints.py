@@ -11,7 +11,7 @@ from azure.ai.ml.exceptions import ValidationException
 from azure.core.exceptions import ResourceNotFoundError
 from sdk_errors import expect_arm_error
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct"
 LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"

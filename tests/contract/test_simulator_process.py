@@ -1,4 +1,4 @@
-"""`azureml-operator simulator` as a process: its ready line, certificate directory, state file,
+"""`azureml-standins simulator` as a process: its ready line, certificate directory, state file,
 seeded workspaces, command-line errors and listening address.
 
 These tests start their own simulators (not the session's) and talk to them with `requests` and the
@@ -24,9 +24,9 @@ import certifi
 import pytest
 import requests
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
-CLI = Path(sys.executable).with_name("azureml-operator")
+CLI = Path(sys.executable).with_name("azureml-standins")
 SUB = "00000000-0000-0000-0000-000000000000"
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct"
 BEARER = {"Authorization": "Bearer process-test"}

@@ -22,7 +22,7 @@ from azureml_operator.azure.serverless import ServerlessEndpoints
 from azureml_operator.azure.subscriptions import MarketplaceSubscriptions
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import Recoverable, Terminal, Throttled
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 SUB = "00000000-0000-0000-0000-000000000000"
 OTHER_SUB = "11111111-1111-1111-1111-111111111111"

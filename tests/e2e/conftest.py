@@ -15,9 +15,9 @@ from e2e_helpers import PLURALS, ROOT, Cluster, G, V
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from azureml_operator.testing.kube.process import KubeProcess
-from azureml_operator.testing.operator import OperatorProcess
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.kube.process import KubeProcess
+from azureml_standins.operator import OperatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 # Short enough that a test sees a drift check, long enough that an idle object is quiet.
 DRIFT_INTERVAL = 3.0

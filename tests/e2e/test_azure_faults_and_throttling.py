@@ -9,7 +9,7 @@ from typing import Any
 
 from e2e_helpers import PHI, Cluster, arm, manifest, ready
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 KIND = "ServerlessEndpoint"
 

@@ -12,14 +12,14 @@ from collections.abc import Callable
 import requests
 from e2e_helpers import PHI, ROOT, Cluster, manifest
 
-from azureml_operator.testing.operator import OperatorProcess
+from azureml_standins.operator import OperatorProcess
 
 
 def test_the_demo_converges_and_chats_with_the_key_from_its_secret() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("AZUREML_CURRENT_CLOUD", "KUBECONFIG")}
     env["KUBECONFIG"] = "/nonexistent/kubeconfig"  # no cluster: the demo must bring the stand-in
     done = subprocess.run(
-        [sys.executable, "-m", "azureml_operator", "demo"],
+        [sys.executable, "-m", "azureml_standins", "demo"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,7 +7,7 @@ import time
 
 from e2e_helpers import PHI, Cluster, arm, manifest, writes
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 from conftest import DRIFT_INTERVAL
 
 

@@ -12,8 +12,8 @@ import pytest
 from e2e_helpers import PHI, Cluster, arm, manifest, ready
 from kubernetes import client
 
-from azureml_operator.testing.operator import OperatorProcess
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.operator import OperatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 KIND = "ServerlessEndpoint"
 FINALIZER = "azureml.dev/finalizer"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from e2e_helpers import LLAMA, PHI, Cluster, arm, manifest, ready, writes
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 POLICY = "azureml.dev/reconcile-policy"
 ADOPT = "azureml.dev/adopt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from e2e_helpers import LLAMA, PHI, WS_ID, Cluster, arm, chat, example, manifest, ready, writes
 
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 
 
 def test_examples_converge_to_ready_with_working_keys_in_their_secrets(

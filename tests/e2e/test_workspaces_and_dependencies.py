@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from e2e_helpers import LLAMA, PHI, SUB, Cluster, manifest, ready
 
-from azureml_operator.testing.operator import OperatorProcess
-from azureml_operator.testing.simulator.process import SimulatorProcess
+from azureml_standins.operator import OperatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
 from conftest import DRIFT_INTERVAL
 
 

@@ -13,7 +13,7 @@ import yaml
 from kube_helpers import CRD_FILES, Http
 from kubernetes import client
 
-from azureml_operator.testing.kube.process import KubeProcess
+from azureml_standins.kube.process import KubeProcess
 
 
 @pytest.fixture(scope="session")

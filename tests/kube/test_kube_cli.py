@@ -1,4 +1,4 @@
-"""`azureml-operator kube`: the ready line, the kubeconfig it writes, --crd, clean shutdown; and
+"""`azureml-standins kube`: the ready line, the kubeconfig it writes, --crd, clean shutdown; and
 the KubeProcess helper."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import yaml
 from kube_helpers import CRD_FILES
 from kubernetes import client
 
-from azureml_operator.cli import main
-from azureml_operator.testing.kube.process import KubeProcess
+from azureml_standins.cli import main
+from azureml_standins.kube.process import KubeProcess
 
 
 def test_cli_prints_one_ready_line_and_writes_a_kubeconfig(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_cli_prints_one_ready_line_and_writes_a_kubeconfig(tmp_path: Path) -> No
         [
             sys.executable,
             "-m",
-            "azureml_operator",
+            "azureml_standins",
             "kube",
             "--port",
             "0",
@@ -75,7 +75,7 @@ def test_cli_reports_a_bad_crd_file(tmp_path: Path) -> None:
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x}\nspec: {}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "azureml_operator", "kube", "--port", "0", "--crd", str(bad)],
+        [sys.executable, "-m", "azureml_standins", "kube", "--port", "0", "--crd", str(bad)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -123,7 +123,7 @@ def test_invalid_crd_is_refused(http: Http) -> None:
 
 
 def test_version_priority() -> None:
-    from azureml_operator.testing.kube.discovery import version_priority
+    from azureml_standins.kube.discovery import version_priority
 
     versions = ["v1alpha1", "v1", "foo", "v2beta1", "v1beta2", "v2", "v1beta1", "v10"]
     assert sorted(versions, key=version_priority) == [

@@ -8,8 +8,8 @@ import json
 
 import aiohttp
 
-from azureml_operator.testing.kube.server import serve
-from azureml_operator.testing.kube.store import Store
+from azureml_standins.kube.server import serve
+from azureml_standins.kube.store import Store
 
 
 async def test_disconnected_watches_unsubscribe() -> None:

@@ -17,7 +17,7 @@ from kopf.testing import KopfRunner
 from kube_helpers import CRD_FILES, LLAMA, SLS, G, V, endpoint, eventually, widget_crd
 from kubernetes import client
 
-from azureml_operator.testing.kube.process import KubeProcess
+from azureml_standins.kube.process import KubeProcess
 
 FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 

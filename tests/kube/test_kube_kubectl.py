@@ -12,7 +12,7 @@ import pytest
 from kube_helpers import LLAMA, eventually
 from kubernetes import client
 
-from azureml_operator.testing.kube.process import KubeProcess
+from azureml_standins.kube.process import KubeProcess
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),

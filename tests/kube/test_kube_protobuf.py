@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from azureml_operator.testing.kube.errors import ApiError
-from azureml_operator.testing.kube.protobuf import decode
+from azureml_standins.kube.errors import ApiError
+from azureml_standins.kube.protobuf import decode
 
 # kubectl create secret generic s1 --from-literal=a=b --from-literal=c=d
 SECRET = bytes.fromhex(

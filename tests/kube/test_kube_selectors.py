@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from azureml_operator.testing.kube.errors import ApiError
-from azureml_operator.testing.kube.selectors import field_selector, label_selector
+from azureml_standins.kube.errors import ApiError
+from azureml_standins.kube.selectors import field_selector, label_selector
 
 
 def _obj(name: str = "n", namespace: str = "ns", **labels: str) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from kube_helpers import Http
 from kubernetes import client, watch
 
-from azureml_operator.testing.kube.process import KubeProcess
+from azureml_standins.kube.process import KubeProcess
 
 
 def _names(events: list[dict[str, Any]]) -> list[tuple[str, str]]:

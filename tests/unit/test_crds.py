@@ -12,7 +12,7 @@ import yaml
 
 from azureml_operator import crdgen
 from azureml_operator.api import KINDS
-from azureml_operator.testing import admission
+from azureml_standins import admission
 
 ROOT = Path(__file__).parents[2]
 CRDS = {info.kind: yaml.safe_load(crdgen.render(info)) for info in KINDS}

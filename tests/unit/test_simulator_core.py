@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from azureml_operator.testing.simulator import catalog, paths
-from azureml_operator.testing.simulator.config import Bucket, SimulatorConfig, ThrottleConfig, WorkspaceSeed
-from azureml_operator.testing.simulator.core import Simulator
-from azureml_operator.testing.simulator.errors import ArmError
-from azureml_operator.testing.simulator.faults import Faults
-from azureml_operator.testing.simulator.messages import Reply, Request
-from azureml_operator.testing.simulator.throttling import TokenBucket
+from azureml_standins.simulator import catalog, paths
+from azureml_standins.simulator.config import Bucket, SimulatorConfig, ThrottleConfig, WorkspaceSeed
+from azureml_standins.simulator.core import Simulator
+from azureml_standins.simulator.errors import ArmError
+from azureml_standins.simulator.faults import Faults
+from azureml_standins.simulator.messages import Reply, Request
+from azureml_standins.simulator.throttling import TokenBucket
 
 WS = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-sim"

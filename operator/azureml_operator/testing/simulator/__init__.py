@@ -1,9 +1,0 @@
-"""A local HTTPS simulator of the Azure Machine Learning ARM API that the unmodified azure-ai-ml SDK accepts.
-
-`Simulator` holds the state and rules; `server` serves it over TLS; `cli` is `azureml-operator simulator`.
-"""
-
-from azureml_operator.testing.simulator.config import SimulatorConfig, WorkspaceSeed
-from azureml_operator.testing.simulator.core import Simulator
-
-__all__ = ["Simulator", "SimulatorConfig", "WorkspaceSeed"]

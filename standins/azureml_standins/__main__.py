@@ -1,0 +1,7 @@
+"""`python -m azureml_standins` is `azureml-standins`."""
+
+import sys
+
+from azureml_standins.cli import main
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""`azureml-standins demo` (the README's `make demo`): the seeds' story, end to end, on this machine.
+
+Starts the Azure ML simulator and, unless KUBECONFIG reaches a cluster, the Kubernetes stand-in;
+installs the CRDs; runs the operator; applies the examples; waits for Ready; prints what it made; and
+makes one chat completion with the key read from the endpoint's Secret. On a real cluster it deletes
+what it applied at the end (its Azure is the simulator, which goes away with the demo).
+
+The examples are the repository's examples/ manifests, shipped in this package as demo_manifests/
+so that the demo runs from an installed wheel (a unit test keeps the copies equal to examples/);
+`--examples DIR` applies another directory instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from azureml_operator import crdgen
+from azureml_operator.api import KINDS
+
+DEMO_MANIFESTS = Path(__file__).resolve().with_name("demo_manifests")
+NAMESPACE = "azureml-demo"
+PLURALS = {info.kind: info.plural for info in KINDS}
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run the whole story locally: simulator, cluster, operator, examples")
+    p.add_argument(
+        "--examples",
+        type=Path,
+        default=DEMO_MANIFESTS,
+        help="directory of manifests to apply (default: the packaged copies of examples/)",
+    )
+    p.add_argument("--namespace", default=NAMESPACE, help=f"namespace to use (default {NAMESPACE})")
+    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
+    p.add_argument(
+        "--stand-in",
+        action="store_true",
+        help="use the Kubernetes stand-in even if KUBECONFIG reaches a cluster",
+    )
+    p.set_defaults(func=main)
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def reachable_cluster() -> Any | None:
+    """An ApiClient for the cluster KUBECONFIG names, if it answers; else None."""
+    from kubernetes import client, config
+
+    try:
+        config.load_kube_config()
+        api = client.ApiClient()
+        client.VersionApi(api).get_code(_request_timeout=3)
+        return api
+    except Exception:
+        return None
+
+
+def install_crds(api: Any) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    ext = client.ApiextensionsV1Api(api)
+    for text in crdgen.render_all().values():
+        crd = yaml.safe_load(text)
+        try:
+            ext.create_custom_resource_definition(crd)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            current = ext.read_custom_resource_definition(crd["metadata"]["name"])
+            crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(crd["metadata"]["name"], crd)
+
+
+def manifests(directory: Path) -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(directory.rglob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") in PLURALS]
+    if not docs:
+        raise SystemExit(f"no azureml.dev manifests under {directory}")
+    return docs
+
+
+def condition(obj: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        (c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from kubernetes import client
+
+    from azureml_standins.kube.process import KubeProcess
+    from azureml_standins.operator import OperatorProcess
+    from azureml_standins.simulator.process import SimulatorProcess
+
+    docs = manifests(args.examples)
+    with ExitStack() as stack:
+        say("starting the Azure ML simulator")
+        sim = stack.enter_context(SimulatorProcess(latency_scale=0.005))
+        api = None if args.stand_in else reachable_cluster()
+        real_cluster = api is not None
+        if api is None:
+            say("no cluster reachable through KUBECONFIG: starting the Kubernetes stand-in")
+            kube = stack.enter_context(KubeProcess())
+            kube.activate()
+            api, kubeconfig = kube.client(), kube.kubeconfig
+        else:
+            import os
+
+            from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
+
+            kubeconfig = Path(
+                os.path.expanduser(os.environ.get("KUBECONFIG") or KUBE_CONFIG_DEFAULT_LOCATION)
+            )
+            say(f"using the cluster in {kubeconfig}")
+        say("installing the CRDs")
+        install_crds(api)
+        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+        if not any(ns.metadata.name == args.namespace for ns in core.list_namespace().items):
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=args.namespace)))
+        say("starting the operator")
+        op = stack.enter_context(
+            OperatorProcess(
+                kubeconfig=kubeconfig, arm_endpoint=sim.base_url, ca=sim.ca, namespaces=[args.namespace]
+            )
+        )
+        say(f"applying {len(docs)} manifests from {args.examples}")
+        for doc in docs:
+            custom.create_namespaced_custom_object(
+                "azureml.dev", "v1alpha1", args.namespace, PLURALS[doc["kind"]], doc
+            )
+        ok = wait_ready(custom, args.namespace, docs, args.timeout)
+        print_table(custom, args.namespace, docs)
+        if not ok:
+            print(
+                f"not everything became Ready in {args.timeout:.0f} s; operator log:\n{op.log_text()[-4000:]}"
+            )
+            return 1
+        chat(core, custom, args.namespace, docs)
+        if real_cluster:
+            cleanup(custom, args.namespace, docs)
+    return 0
+
+
+def wait_ready(custom: Any, namespace: str, docs: list[dict[str, Any]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    pending = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    while pending and time.monotonic() < deadline:
+        for kind, name in sorted(pending):
+            obj = custom.get_namespaced_custom_object(
+                "azureml.dev", "v1alpha1", namespace, PLURALS[kind], name
+            )
+            if condition(obj).get("status") == "True":
+                say(f"{kind} {name} is Ready ({condition(obj).get('reason')})")
+                pending.discard((kind, name))
+        time.sleep(0.3)
+    return not pending
+
+
+def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
+    rows = [("KIND", "NAME", "READY", "REASON", "DETAIL")]
+    for doc in docs:
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        obj = custom.get_namespaced_custom_object("azureml.dev", "v1alpha1", namespace, PLURALS[kind], name)
+        status = obj.get("status") or {}
+        detail = (
+            status.get("inferenceUri")
+            or (
+                status.get("subscriptionStatus")
+                and f"{status['subscriptionStatus']} to {obj['spec']['modelId']}"
+            )
+            or (status.get("location") and f"{obj['spec']['workspaceName']} in {status['location']}")
+            or condition(obj).get("message", "")
+        )
+        rows.append(
+            (kind, name, condition(obj).get("status", "-"), condition(obj).get("reason", "-"), detail)
+        )
+    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    print()
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + str(row[4]))
+    print()
+
+
+def chat(core: Any, custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
+    import requests
+
+    endpoint = next(d for d in docs if d["kind"] == "ServerlessEndpoint")
+    name = endpoint["metadata"]["name"]
+    obj = custom.get_namespaced_custom_object(
+        "azureml.dev", "v1alpha1", namespace, "serverlessendpoints", name
+    )
+    secret = core.read_namespaced_secret(obj["status"]["keysSecretName"], namespace)
+    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    question = "What is Azure Machine Learning?"
+    say(f"asking {name} (key from Secret {secret.metadata.name}): {question}")
+    reply = requests.post(
+        f"{data['endpoint']}/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": question}], "max_tokens": 64},
+        headers={"Authorization": f"Bearer {data['primaryKey']}"},
+        timeout=30,
+    )
+    reply.raise_for_status()
+    print(reply.json()["choices"][0]["message"]["content"])
+
+
+def cleanup(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
+    say("deleting what the demo applied (the simulator behind it is about to go)")
+    for doc in reversed(docs):
+        custom.delete_namespaced_custom_object(
+            "azureml.dev", "v1alpha1", namespace, PLURALS[doc["kind"]], doc["metadata"]["name"]
+        )

@@ -1,0 +1,439 @@
+"""The HTTP face of the stand-in: Kubernetes REST paths over aiohttp, plain HTTP, any token.
+
+Routes: `/version`, `/healthz`, discovery (`/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`)
+and, for every served resource, the collection (`GET` list or `?watch=true`, `POST`, `DELETE`
+collection) and object (`GET`, `PUT`, `PATCH`, `DELETE`, plus `/status`) paths, namespaced and
+cluster-wide. Bodies are JSON or YAML (and protobuf for the few kinds in `protobuf.py`); answers
+are JSON, or `Table`s when kubectl asks for server-side printing. `/openapi/v2` is an empty
+document and `/openapi/v3` answers 404, which kubectl takes as "no schema here": it validates
+nothing itself and leaves validation to the server.
+
+Known differences from a real API server:
+* no authentication or RBAC; no admission webhooks; no controllers (no default ServiceAccount,
+  no Pods, no kube-root-ca.crt), so only the resources in `discovery.BUILTINS` exist;
+* no server-side apply (`application/apply-patch+yaml` gets 415) and no `managedFields`;
+  strategic merge patches of built-ins replace lists instead of merging them by key;
+* built-ins have no schema: unknown fields are kept and only the rules in `validation.py` apply;
+  every object gets `metadata.generation` (real ConfigMaps, Secrets and Namespaces have none);
+* CRD versions share their objects with `apiVersion` rewritten (conversion strategy None); CRD
+  conditions are True at once; deleting a CRD removes its objects without waiting for finalizers;
+* garbage collection runs synchronously at the owner's final deletion, `Foreground` and `Orphan`
+  act as `Background`, and dependents whose owner never existed are kept;
+* `limit`/`continue` page through the current state, not a snapshot; `resourceVersion` on GET
+  and LIST is ignored (always the latest state); events.k8s.io and core Events are separate stores;
+* `kubectl explain` and kubectl's client-side schema validation have no OpenAPI to read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from azureml_standins.kube import protobuf, selectors, tables
+from azureml_standins.kube.discovery import VERSION, ResourceInfo
+from azureml_standins.kube.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    resource_not_found,
+    success_status,
+)
+from azureml_standins.kube.store import CRDS, NAMESPACES, Store
+from azureml_standins.serving import serve_app
+
+log = logging.getLogger("azureml_standins.kube")
+
+STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)  # for code that embeds the app
+
+# Deleting these answers with the object; other built-ins answer with a Status, as on a real server.
+_RETURNS_DELETED_OBJECT = {NAMESPACES, CRDS}
+
+
+def _protobuf_field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (all this document needs)."""
+    length, out = len(payload), bytearray([number << 3 | 2])
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out) + payload
+
+
+# kubectl's default client-side validation (apply, create) first downloads /openapi/v2 as protobuf
+# and fails when it cannot. An OpenAPI v2 document with no definitions makes kubectl validate
+# nothing on the client side and leave validation to the server (fields: swagger=1, info=2 with
+# title=1 and version=2, as in gnostic's openapi_v2.Document). /openapi/v3 answers 404.
+OPENAPI_V2_MEDIA = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+OPENAPI_V2 = _protobuf_field(1, b"2.0") + _protobuf_field(
+    2, _protobuf_field(1, b"Kubernetes") + _protobuf_field(2, VERSION["gitVersion"].encode())
+)
+
+
+def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    resp = web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type="application/json"
+    )
+    for warning in warnings or []:
+        resp.headers.add("Warning", f'299 - "{warning.replace(chr(34), chr(92) + chr(34))}"')
+    return resp
+
+
+def _present(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as seen through `info`'s version (objects are shared by all served versions)."""
+    return obj if obj.get("apiVersion") == info.api_version else {**obj, "apiVersion": info.api_version}
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("true", "1")
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    media = request.content_type.lower()
+    if media == "application/vnd.kubernetes.protobuf" and request.method in ("POST", "PUT"):
+        return protobuf.decode(raw)  # kubectl's typed commands: `create secret`, `create namespace`
+    if "protobuf" in media or "cbor" in media:
+        raise ApiError(
+            415,
+            f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got "{media}"',
+        )
+    try:
+        if "yaml" in media:
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as e:
+        raise bad_request(
+            f"the request body is not valid {'YAML' if 'yaml' in media else 'JSON'}: {e}"
+        ) from None
+
+
+def _full_rows(request: web.Request) -> bool:
+    return request.query.get("includeObject") == "Object"
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    if any(v != "All" for v in values):
+        raise bad_request(f'dryRun: Unsupported value: "{values[0]}": supported values: "All"')
+    return bool(values)
+
+
+class Handler:
+    def __init__(self, store: Store, *, bookmark_interval: float) -> None:
+        self.store = store
+        self.bookmark_interval = bookmark_interval
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self.route(request)
+        except ApiError as e:
+            return _json(e.status(), e.code)
+        except Exception as e:
+            log.exception("%s %s failed", request.method, request.path_qs)
+            return _json(ApiError(500, f"Internal error occurred: {e!r}").status(), 500)
+
+    async def route(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        registry = self.store.registry
+        if parts in (["version"], ["healthz"], ["livez"], ["readyz"]):
+            if request.method != "GET":
+                raise method_not_allowed(request.method)
+            return _json(VERSION) if parts == ["version"] else web.Response(text="ok")
+        if parts == ["openapi", "v2"] and request.method == "GET":
+            return web.Response(body=OPENAPI_V2, content_type=OPENAPI_V2_MEDIA)
+        if parts[:1] == ["api"]:
+            if len(parts) == 1:
+                return _json(registry.api_versions(request.host))
+            if parts[1] != "v1":
+                raise resource_not_found()
+            return await self.resource(request, "", "v1", parts[2:])
+        if parts[:1] == ["apis"]:
+            if len(parts) == 1:
+                return _json(registry.api_group_list())
+            if len(parts) == 2:
+                group = registry.api_group(parts[1])
+                if group is None:
+                    raise resource_not_found()
+                return _json(group)
+            return await self.resource(request, parts[1], parts[2], parts[3:])
+        raise resource_not_found()
+
+    async def resource(
+        self, request: web.Request, group: str, version: str, parts: list[str]
+    ) -> web.StreamResponse:
+        registry = self.store.registry
+        if not parts:
+            doc = registry.api_resource_list(group, version)
+            if doc is None:
+                raise resource_not_found()
+            return _json(doc)
+        namespace: str | None = None
+        rest = parts
+        if (
+            parts[0] == "namespaces"
+            and len(parts) >= 3
+            and not (len(parts) == 3 and registry.get(group, version, parts[2]) is None)
+        ):
+            namespace, rest = parts[1], parts[2:]
+        if len(rest) > 3:
+            raise resource_not_found()
+        info = registry.get(group, version, rest[0])
+        if info is None or (namespace is not None and not info.namespaced):
+            raise resource_not_found()
+        name = rest[1] if len(rest) > 1 else None
+        subresource = rest[2] if len(rest) > 2 else None
+        if name is not None and info.namespaced and namespace is None:
+            raise resource_not_found()
+        if subresource is not None and subresource not in info.subresources:
+            raise resource_not_found()
+        method = request.method
+        if name is None:
+            if method == "GET":
+                if _flag(request.query.get("watch")):
+                    return await self.watch(request, info, namespace, None)
+                return self.list(request, info, namespace)
+            if method == "POST":
+                if info.namespaced and namespace is None:
+                    raise resource_not_found()
+                return await self.create(request, info, namespace)
+            if method == "DELETE":
+                return await self.delete_collection(request, info, namespace)
+            raise method_not_allowed(method)
+        if method == "GET":
+            if subresource is None and _flag(request.query.get("watch")):
+                return await self.watch(request, info, namespace, name)
+            obj = _present(info, self.store.get(info, namespace, name))
+            if subresource is None and tables.wants_table(request.headers.get("Accept", "")):
+                meta = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+                return _json(tables.table(info, [obj], meta, full=_full_rows(request)))
+            return _json(obj)
+        if method in ("PUT", "PATCH"):
+            body = await _body(request)
+            warnings: list[str] = []
+            common: dict[str, Any] = {
+                "subresource": subresource,
+                "dry_run": _dry_run(request),
+                "field_validation": request.query.get("fieldValidation"),
+                "warnings": warnings,
+            }
+            if method == "PUT":
+                obj = self.store.replace(info, namespace, name, body, **common)
+            else:
+                if request.content_type.lower().startswith("application/apply-patch"):
+                    body = None  # refused below, whatever the body is
+                obj = self.store.patch(info, namespace, name, request.content_type, body, **common)
+            return _json(_present(info, obj), warnings=warnings)
+        if method == "DELETE" and subresource is None:
+            options = await self._delete_options(request)
+            obj, gone = self.store.delete(info, namespace, name, options, dry_run=_dry_run(request))
+            if gone and info.key not in _RETURNS_DELETED_OBJECT and not info.is_custom:
+                return _json(
+                    success_status(
+                        {
+                            "name": name,
+                            "group": info.group,
+                            "kind": info.plural,
+                            "uid": obj["metadata"]["uid"],
+                        }
+                    )
+                )
+            return _json(_present(info, obj))
+        raise method_not_allowed(method)
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        options = await _body(request) or {}
+        if not isinstance(options, dict):
+            raise bad_request("DeleteOptions must be a JSON object")
+        if "propagationPolicy" in request.query:
+            options["propagationPolicy"] = request.query["propagationPolicy"]
+        return options
+
+    def _selectors(
+        self, request: web.Request, info: ResourceInfo
+    ) -> tuple[selectors.Matcher, selectors.Matcher]:
+        return (
+            selectors.label_selector(request.query.get("labelSelector")),
+            selectors.field_selector(request.query.get("fieldSelector"), info.selectable_fields),
+        )
+
+    def list(self, request: web.Request, info: ResourceInfo, namespace: str | None) -> web.Response:
+        labels, fields = self._selectors(request, info)
+        items, rv = self.store.list(info, namespace, labels, fields)
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        token = request.query.get("continue")
+        if token:
+            try:
+                after = json.loads(base64.urlsafe_b64decode(token.encode()))
+            except ValueError:
+                raise bad_request("continue key is not valid") from None
+            items = [o for o in items if [o["metadata"].get("namespace", ""), o["metadata"]["name"]] > after]
+        limit = int(request.query.get("limit") or 0)
+        if limit > 0 and len(items) > limit:
+            last = items[limit - 1]["metadata"]
+            meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps([last.get("namespace", ""), last["name"]]).encode()
+            ).decode()
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        presented = [_present(info, o) for o in items]
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return _json(tables.table(info, presented, meta, full=_full_rows(request)))
+        return _json(
+            {"apiVersion": info.api_version, "kind": info.list_kind, "metadata": meta, "items": presented}
+        )
+
+    async def create(self, request: web.Request, info: ResourceInfo, namespace: str | None) -> web.Response:
+        body = await _body(request)
+        warnings: list[str] = []
+        obj = self.store.create(
+            info,
+            namespace,
+            body,
+            dry_run=_dry_run(request),
+            field_validation=request.query.get("fieldValidation"),
+            warnings=warnings,
+        )
+        return _json(_present(info, obj), 201, warnings)
+
+    async def delete_collection(
+        self, request: web.Request, info: ResourceInfo, namespace: str | None
+    ) -> web.Response:
+        labels, fields = self._selectors(request, info)
+        options = await self._delete_options(request)
+        deleted = self.store.delete_collection(info, namespace, labels, fields, options)
+        return _json(
+            {
+                "apiVersion": info.api_version,
+                "kind": info.list_kind,
+                "metadata": {"resourceVersion": str(self.store.rv)},
+                "items": [_present(info, o) for o in deleted],
+            }
+        )
+
+    async def watch(
+        self, request: web.Request, info: ResourceInfo, namespace: str | None, name: str | None
+    ) -> web.StreamResponse:
+        query = request.query
+        labels, fields = self._selectors(request, info)
+        if name is not None:
+            by_field = fields
+            fields = lambda obj: obj["metadata"]["name"] == name and by_field(obj)  # noqa: E731
+        timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
+        bookmarks = _flag(query.get("allowWatchBookmarks"))
+        initial = _flag(query.get("sendInitialEvents"))
+        if initial and not bookmarks:
+            raise bad_request("sendInitialEvents requires allowWatchBookmarks=true")
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+
+        as_table = tables.wants_table(request.headers.get("Accept", ""))
+
+        async def send(type_: str, obj: dict[str, Any]) -> None:
+            if as_table and type_ in ("ADDED", "MODIFIED", "DELETED"):
+                meta = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+                obj = tables.table(info, [obj], meta, full=_full_rows(request))
+            await resp.write(
+                json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
+            )
+
+        def bookmark(annotations: dict[str, str] | None = None) -> dict[str, Any]:
+            meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
+            if annotations:
+                meta["annotations"] = annotations
+            return {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}
+
+        try:
+            watcher, first = self.store.watch(
+                info, namespace, labels, fields, query.get("resourceVersion"), initial_snapshot=initial
+            )
+        except ApiError as e:
+            if e.code != 410:
+                raise
+            # A real server answers a too-old resourceVersion with an ERROR event in a 200 stream.
+            await resp.prepare(request)
+            await send("ERROR", e.status())
+            await resp.write_eof()
+            return resp
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        try:
+            await resp.prepare(request)
+            for type_, obj in first:
+                await send(type_, _present(info, obj))
+            if initial:
+                await send("BOOKMARK", bookmark({"k8s.io/initial-events-end": "true"}))
+            next_bookmark = loop.time() + self.bookmark_interval
+            while True:
+                if not watcher.queue.empty():
+                    item = watcher.queue.get_nowait()
+                    if item is None:
+                        break
+                    await send(item[0], _present(info, item[1]))
+                    continue
+                current = loop.time()
+                if deadline is not None and current >= deadline:
+                    break
+                if bookmarks and current >= next_bookmark:
+                    await send("BOOKMARK", bookmark())
+                    next_bookmark = current + self.bookmark_interval
+                    continue
+                wakeups = [t for t in (deadline, next_bookmark if bookmarks else None) if t is not None]
+                wait = min(wakeups) - current if wakeups else None
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                except TimeoutError:
+                    continue
+                if item is None:
+                    break
+                await send(item[0], _present(info, item[1]))
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away
+        finally:
+            self.store.unwatch(watcher)
+        return resp
+
+
+def make_app(store: Store, *, bookmark_interval: float = 5.0) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[STORE_KEY] = store
+    handler = Handler(store, bookmark_interval=bookmark_interval)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+async def serve(
+    store: Store,
+    host: str,
+    port: int,
+    *,
+    on_ready: Callable[[int], Awaitable[None] | None] | None = None,
+    stop: asyncio.Event | None = None,
+    bookmark_interval: float = 5.0,
+    access_log: bool = False,
+) -> None:
+    """Serve until `stop` is set (forever without one). `on_ready` gets the bound port."""
+    await serve_app(
+        make_app(store, bookmark_interval=bookmark_interval),
+        host,
+        port,
+        on_ready=on_ready,
+        stop=stop,
+        access_log=log if access_log else None,
+        before_cleanup=store.close_watches,
+        # A watch whose client went away ends (and unsubscribes) at once.
+        handler_cancellation=True,
+    )

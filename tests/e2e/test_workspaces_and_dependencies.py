@@ -61,15 +61,23 @@ def test_without_a_workspace_ref_or_default_the_object_says_so(
     cluster.wait_gone("ServerlessEndpoint", "phi", timeout=10)
 
 
-def test_an_endpoint_whose_workspace_object_is_gone_is_released_with_a_warning(cluster: Cluster) -> None:
+def test_a_workspace_being_deleted_waits_for_the_endpoints_that_use_it(
+    cluster: Cluster, sim: SimulatorProcess
+) -> None:
+    # Invariant 3: `kubectl delete -f` of a manifest holding both may delete the Workspace first; the
+    # endpoint must still be deleted in Azure, so the Workspace stays until nothing uses it.
     cluster.apply(workspace("team-a"))
     cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI, "workspaceRef": {"name": "team-a"}}))
     cluster.wait_ready("ServerlessEndpoint", "phi")
     cluster.delete("Workspace", "team-a")
-    cluster.wait_gone("Workspace", "team-a")
+    obj = cluster.wait_reason("Workspace", "team-a", "Deleting")
+    assert "ServerlessEndpoint phi" in ready(obj)["message"]
+    assert ready(cluster.get("ServerlessEndpoint", "phi"))["status"] == "True"
+
     cluster.delete("ServerlessEndpoint", "phi")
-    cluster.wait_gone("ServerlessEndpoint", "phi", timeout=10)
-    assert [e for e in cluster.events("phi") if e["reason"] == "Orphaned"]
+    cluster.wait_gone("ServerlessEndpoint", "phi")
+    assert "serverlessEndpoints" not in sim.admin("GET", "stats")["resources"]
+    cluster.wait_gone("Workspace", "team-a", timeout=4 * DRIFT_INTERVAL + 10)
 
 
 def test_deleting_a_subscription_in_use_is_reported_on_both_sides(

@@ -20,6 +20,7 @@ from azureml_operator.reconcilers.common import (
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
     WAIT_DEPENDENCY,
+    Backoff,
     Event,
     Ownership,
     Policy,
@@ -37,7 +38,9 @@ from azureml_operator.runtime.workspaces import Blocked
 
 # A Ready object rides out this many consecutive transient read failures before it reports one:
 # a single 500 must not flip Ready (and every Argo CD health check and alert with it).
-HOLD_READY_ATTEMPTS = 3
+HOLD_READY_ATTEMPTS = 2
+# Waiting for dependents costs no Azure call (the index answers), so it may look often.
+WAIT_DEPENDENTS = Backoff(base=2.0, cap=10.0)
 DETACH_HINT = f'set the annotation {POLICY_ANNOTATION}: "detach" to leave it in Azure and let the object go'
 
 
@@ -264,7 +267,7 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
             return Verdict.not_ready(
                 Reason.DELETING,
                 f"waiting for {len(users)} object(s) using this {adapter.info.kind} to be deleted first: {names}",
-                requeue_after=WAIT_DEPENDENCY.delay(attempt),
+                requeue_after=WAIT_DEPENDENTS.delay(attempt),
             )
     if not adapter.deletes_in_azure:
         await adapter.released(ctx, obj)

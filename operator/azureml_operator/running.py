@@ -77,7 +77,13 @@ def main(args: argparse.Namespace) -> int:
         trust_extra_ca(settings.ca_bundle)
     os.environ.pop("AZUREML_CURRENT_CLOUD", None)  # a leftover from a parent MLClient breaks the SDK import
     asyncio.run(operate(settings))
-    return 0
+    # kopf has stopped every loop and written nothing since the signal. An Azure call still in a
+    # worker thread is abandoned: waiting for it (as the interpreter would, joining its threads)
+    # only delays a rollout, and the next operator reads everything afresh.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def operate(settings: settings_mod.Settings) -> None:

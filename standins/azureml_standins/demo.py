@@ -2,8 +2,11 @@
 
 Starts the Azure ML simulator and, unless KUBECONFIG reaches a cluster, the Kubernetes stand-in;
 installs the CRDs; runs the operator; applies the examples; waits for Ready; prints what it made; and
-makes one chat completion with the key read from the endpoint's Secret. On a real cluster it deletes
-what it applied at the end (its Azure is the simulator, which goes away with the demo).
+makes one chat completion with the key read from the endpoint's Secret. On a real cluster it applies
+(an object left by an interrupted run is updated, or waited for while it is being deleted) and at the
+end deletes what it applied, waiting with the operator still running until the operator has deleted
+it all in Azure (its Azure is the simulator, which goes away with the demo), so a second run on the
+same cluster starts clean.
 
 The examples are the repository's examples/ manifests, shipped in this package as demo_manifests/
 so that the demo runs from an installed wheel (a unit test keeps the copies equal to examples/);
@@ -22,10 +25,11 @@ from typing import Any
 import yaml
 
 from azureml_operator import crdgen
-from azureml_operator.api import KINDS
+from azureml_operator.api import GROUP, KINDS, VERSION
 
 DEMO_MANIFESTS = Path(__file__).resolve().with_name("demo_manifests")
 NAMESPACE = "azureml-demo"
+
 PLURALS = {info.kind: info.plural for info in KINDS}
 
 
@@ -136,9 +140,7 @@ def main(args: argparse.Namespace) -> int:
         )
         say(f"applying {len(docs)} manifests from {args.examples}")
         for doc in docs:
-            custom.create_namespaced_custom_object(
-                "azureml.dev", "v1alpha1", args.namespace, PLURALS[doc["kind"]], doc
-            )
+            apply(custom, args.namespace, doc, args.timeout)
         ok = wait_ready(custom, args.namespace, docs, args.timeout)
         print_table(custom, args.namespace, docs)
         if not ok:
@@ -147,8 +149,9 @@ def main(args: argparse.Namespace) -> int:
             )
             return 1
         chat(core, custom, args.namespace, docs)
-        if real_cluster:
-            cleanup(custom, args.namespace, docs)
+        if real_cluster and not cleanup(custom, args.namespace, docs, args.timeout):
+            print(f"operator log:\n{op.log_text()[-4000:]}")
+            return 1
     return 0
 
 
@@ -157,9 +160,7 @@ def wait_ready(custom: Any, namespace: str, docs: list[dict[str, Any]], timeout:
     pending = {(d["kind"], d["metadata"]["name"]) for d in docs}
     while pending and time.monotonic() < deadline:
         for kind, name in sorted(pending):
-            obj = custom.get_namespaced_custom_object(
-                "azureml.dev", "v1alpha1", namespace, PLURALS[kind], name
-            )
+            obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name)
             if condition(obj).get("status") == "True":
                 say(f"{kind} {name} is Ready ({condition(obj).get('reason')})")
                 pending.discard((kind, name))
@@ -171,7 +172,7 @@ def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None
     rows = [("KIND", "NAME", "READY", "REASON", "DETAIL")]
     for doc in docs:
         kind, name = doc["kind"], doc["metadata"]["name"]
-        obj = custom.get_namespaced_custom_object("azureml.dev", "v1alpha1", namespace, PLURALS[kind], name)
+        obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name)
         status = obj.get("status") or {}
         detail = (
             status.get("inferenceUri")
@@ -197,9 +198,7 @@ def chat(core: Any, custom: Any, namespace: str, docs: list[dict[str, Any]]) -> 
 
     endpoint = next(d for d in docs if d["kind"] == "ServerlessEndpoint")
     name = endpoint["metadata"]["name"]
-    obj = custom.get_namespaced_custom_object(
-        "azureml.dev", "v1alpha1", namespace, "serverlessendpoints", name
-    )
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "serverlessendpoints", name)
     secret = core.read_namespaced_secret(obj["status"]["keysSecretName"], namespace)
     data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
     question = "What is Azure Machine Learning?"
@@ -214,9 +213,63 @@ def chat(core: Any, custom: Any, namespace: str, docs: list[dict[str, Any]]) -> 
     print(reply.json()["choices"][0]["message"]["content"])
 
 
-def cleanup(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
+def _get(custom: Any, namespace: str, doc: dict[str, Any]) -> dict[str, Any] | None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found: dict[str, Any] = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS[doc["kind"]], doc["metadata"]["name"]
+        )
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return found
+
+
+def apply(custom: Any, namespace: str, doc: dict[str, Any], timeout: float) -> None:
+    """Create, or bring an object a previous run left to the manifest: one being deleted is waited
+    for (the operator finalizes it), one that exists gets the manifest's spec and annotations."""
+    kind, name = doc["kind"], doc["metadata"]["name"]
+    current = _get(custom, namespace, doc)
+    if current is not None and current["metadata"].get("deletionTimestamp"):
+        say(f"{kind} {name} from an earlier run is being deleted: waiting for it to go")
+        if not wait_gone(custom, namespace, [doc], timeout):
+            raise SystemExit(f"{kind} {name} is still being deleted after {timeout:.0f} s")
+        current = None
+    if current is None:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], doc)
+        return
+    say(f"{kind} {name} exists from an earlier run: updating it to the manifest")
+    patch = {"metadata": {"annotations": doc["metadata"].get("annotations") or {}}, "spec": doc["spec"]}
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name, patch)
+
+
+def wait_gone(custom: Any, namespace: str, docs: list[dict[str, Any]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_get(custom, namespace, d) is None for d in docs):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def cleanup(custom: Any, namespace: str, docs: list[dict[str, Any]], timeout: float) -> bool:
+    from kubernetes.client.exceptions import ApiException
+
     say("deleting what the demo applied (the simulator behind it is about to go)")
     for doc in reversed(docs):
-        custom.delete_namespaced_custom_object(
-            "azureml.dev", "v1alpha1", namespace, PLURALS[doc["kind"]], doc["metadata"]["name"]
-        )
+        try:
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS[doc["kind"]], doc["metadata"]["name"]
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise
+    say(f"waiting for the operator to delete them in Azure and release {len(docs)} objects")
+    if wait_gone(custom, namespace, docs, timeout):
+        say("all gone")
+        return True
+    stuck = [f"{d['kind']} {d['metadata']['name']}" for d in docs if _get(custom, namespace, d) is not None]
+    print(f"still there after {timeout:.0f} s: {', '.join(stuck)}")
+    return False

@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import requests
 from e2e_helpers import PHI, ROOT, Cluster, manifest
+from kubernetes import client
 
+from azureml_standins.kube.process import KubeProcess
 from azureml_standins.operator import OperatorProcess
 
 
@@ -61,3 +63,47 @@ def test_metrics_count_reconciles_and_azure_calls_and_never_carry_keys(
     assert 'azureml_operator_resources{kind="ServerlessEndpoint",ready="True",reason="Succeeded"} 1.0' in text
     assert keys["primaryKey"] not in text and keys["secondaryKey"] not in text
     assert "phi" not in re.sub(r"#.*", "", text), "object names are unbounded: not metric labels"
+
+
+def test_the_demo_runs_twice_on_a_cluster_and_leaves_nothing_behind(kube: KubeProcess) -> None:
+    """On a cluster named by KUBECONFIG the demo deletes what it applied and waits for the operator
+    to finish; a run interrupted with an object stuck in deletion is handled by the next one."""
+    env = {k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"}
+    env["KUBECONFIG"] = str(kube.kubeconfig)
+    namespace = f"demo-{os.getpid()}"
+    custom = client.CustomObjectsApi(kube.client())
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "azureml_standins", "demo", "--namespace", namespace],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "using the cluster in" in done.stdout and "all gone" in done.stdout, done.stdout
+        return done.stdout
+
+    def leftovers() -> list[str]:
+        return [
+            o["metadata"]["name"]
+            for plural in ("workspaces", "modelsubscriptions", "serverlessendpoints")
+            for o in custom.list_namespaced_custom_object("azureml.dev", "v1alpha1", namespace, plural)[
+                "items"
+            ]
+        ]
+
+    run()
+    assert leftovers() == []
+    # An interrupted run: an object the operator never finalized, still being deleted.
+    stuck = manifest("ServerlessEndpoint", "phi-chat", {"modelId": PHI})
+    stuck["metadata"]["finalizers"] = ["azureml.dev/finalizer"]
+    custom.create_namespaced_custom_object("azureml.dev", "v1alpha1", namespace, "serverlessendpoints", stuck)
+    custom.delete_namespaced_custom_object(
+        "azureml.dev", "v1alpha1", namespace, "serverlessendpoints", "phi-chat"
+    )
+    out = run()
+    assert "from an earlier run is being deleted" in out, out
+    assert leftovers() == []

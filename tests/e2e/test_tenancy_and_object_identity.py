@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_helpers import LLAMA, PHI, WS_ID, Cluster, arm, manifest, ready, writes
+from e2e_helpers import LLAMA, PHI, SUB, WS_ID, Cluster, arm, manifest, ready, writes
 from kubernetes import client
 
 from azureml_standins.kube.process import KubeProcess
@@ -19,6 +19,7 @@ from azureml_standins.simulator.process import SimulatorProcess
 from conftest import DRIFT_INTERVAL, forget_namespace
 
 ADOPT = {"azureml.dev/adopt": "true"}
+PHI_35 = "azureml://registries/azureml/models/Phi-3.5-mini-instruct"  # one endpoint per model per workspace
 KIND = "ServerlessEndpoint"
 
 
@@ -179,3 +180,55 @@ def test_a_persisting_outage_of_a_ready_object_is_reported(
     a.wait_reason(KIND, "phi", "AzureUnavailable", timeout=60)
     sim.admin("DELETE", "faults")
     a.wait_ready(KIND, "phi", timeout=60)
+
+
+def test_deleting_a_namespace_deletes_what_its_objects_own_in_azure(
+    tenants: tuple[Cluster, Cluster], sim: SimulatorProcess
+) -> None:
+    a, b = tenants
+    a.apply(
+        manifest(
+            "Workspace", "team", {"subscriptionId": SUB, "resourceGroup": "rg-sim", "workspaceName": "ws-sim"}
+        )
+    )
+    a.apply(manifest(KIND, "phi", {"modelId": PHI, "workspaceRef": {"name": "team"}}))
+    a.wait_ready(KIND, "phi")
+    b.apply(manifest(KIND, "other", {"modelId": PHI_35}))
+    b.wait_ready(KIND, "other")
+
+    a.core.delete_namespace(a.namespace)
+
+    def namespace_gone() -> bool:
+        return a.namespace not in {n.metadata.name for n in a.core.list_namespace().items}
+
+    a.wait("the namespace to be gone", namespace_gone, timeout=60)
+    listed = [e["name"] for e in arm(sim, "GET", "serverlessEndpoints")["value"]]
+    assert listed == ["other"], listed
+    assert ready(b.get(KIND, "other"))["status"] == "True"
+
+
+def test_a_shutdown_during_a_pass_is_prompt_and_writes_nothing_false(
+    api_client: client.ApiClient, kube: KubeProcess, sim: SimulatorProcess, namespace: str
+) -> None:
+    op = OperatorProcess(
+        kubeconfig=kube.kubeconfig, arm_endpoint=sim.base_url, ca=sim.ca, namespaces=[namespace]
+    ).start()
+    cluster = Cluster(api_client, namespace, op.log_text)
+    try:
+        sim.admin(
+            "POST", "faults", {"method": "GET", "resourceType": "serverlessEndpoints", "latencyMs": 20000}
+        )
+        cluster.apply(manifest(KIND, "phi", {"modelId": PHI}))
+
+        def reading() -> bool:
+            return bool(sim.admin("GET", "stats")["requests"].get("GET serverlessEndpoints"))
+
+        cluster.wait("the endpoint's read to be in flight", reading, timeout=20)
+        started = time.monotonic()
+        op.stop()
+        took = time.monotonic() - started
+    finally:
+        op.close()
+    assert took < 6, f"shutdown took {took:.1f} s\n{op.log_text()[-3000:]}"
+    status = (cluster.get(KIND, "phi") or {}).get("status") or {}
+    assert "RuntimeError" not in str(status) and "unexpected" not in str(status), status

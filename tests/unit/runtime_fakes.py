@@ -94,9 +94,12 @@ class _FakeApi:
         self.target = target
         self.journal = journal
         self.failures = Failures()
+        self._calls: list[Call] = []  # this workspace's only; the journal has every fake's
 
     def _record(self, method: str, *args: Any) -> None:
-        self.journal.append(Call(self.who, method, args))
+        call = Call(self.who, method, args)
+        self.journal.append(call)
+        self._calls.append(call)
         self.failures.check(method)
 
     def fail(self, method: str, failure: AzureFailure, *, always: bool = False) -> None:
@@ -107,7 +110,7 @@ class _FakeApi:
 
     @property
     def calls(self) -> list[Call]:
-        return [c for c in self.journal if c.who == self.who]
+        return list(self._calls)
 
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
@@ -263,9 +266,13 @@ class FakeAzure:
         self.journal = journal
         self.workspace_failures = Failures()
         self._apis: dict[tuple[WorkspaceTarget, str], _FakeApi] = {}
+        # Raised by `get`, as the pool raises `CredentialRefused` or azure-identity a ValueError.
+        self.connect_error: Exception | None = None
 
     async def get(self, target: WorkspaceTarget, spec: CredentialSpec) -> FakeConnection:
         self.journal.append(Call("azure", "get", (target, spec)))
+        if self.connect_error is not None:
+            raise self.connect_error
         return FakeConnection(self, target, spec)
 
     def api(self, target: WorkspaceTarget, collection: str) -> _FakeApi:

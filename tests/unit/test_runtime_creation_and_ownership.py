@@ -365,3 +365,62 @@ async def test_an_endpoint_announced_as_adopted_is_deleted_with_the_object() -> 
     h.endpoints.add("llama", LLAMA)  # its operation finished meanwhile, still untagged
     deletion = await h.finalize(recorded)
     assert "begin_delete" in h.endpoints.methods(), deletion.message
+
+
+# -- across passes --------------------------------------------------------------------------------
+
+
+async def test_a_created_endpoint_becomes_ready_on_the_next_pass_with_its_recorded_id() -> None:
+    h = Harness()
+    h.endpoints.state_after_put = "Creating"
+    ep = endpoint("llama")
+    first = await h.reconcile(ep)
+    assert first.reason is Reason.CREATING
+
+    after = endpoint("llama", status={"azureResourceId": ENDPOINT_ID})
+    second = await h.reconcile(after, attempt=1)
+    assert second.reason is Reason.CREATING  # Azure's provisioningState
+    assert second.requeue_after is not None
+    assert [c.method for c in h.endpoints.writes()] == ["begin_put"]  # no second PUT while it is in flight
+
+    h.endpoints.add("llama", LLAMA, tags=owner_tags(ep))  # the operation finished
+    third = await h.reconcile(after, attempt=2)
+    assert (third.status, third.reason) == ("True", Reason.SUCCEEDED)
+    assert "Adopted" not in event_reasons(third)
+
+
+async def test_a_subscription_created_before_a_restart_is_recognised_by_its_recorded_id() -> None:
+    """The id was recorded, the PUT went through, the operator restarted before it wrote more."""
+    h = Harness()
+    h.subscriptions.add("llama-sub", LLAMA)
+    sub = subscription("llama-sub", status={"azureResourceId": SUBSCRIPTION_ID})
+    h.add(sub)
+    verdict = await h.reconcile(sub)
+    assert (verdict.status, verdict.reason) == ("True", Reason.SUCCEEDED)
+    assert verdict.fields["azureResourceId"] == SUBSCRIPTION_ID
+    assert event_reasons(verdict) == []
+    assert h.subscriptions.writes() == [] and h.kube_calls() == []
+
+
+async def test_an_endpoint_recorded_before_a_restart_but_never_created_is_created() -> None:
+    h = Harness()
+    ep = endpoint("llama", status={"azureResourceId": ENDPOINT_ID})
+    verdict = await h.reconcile(ep)
+    assert verdict.reason is Reason.CREATING
+    assert [c.method for c in h.journal if c.method in ("patch_status", "begin_put")] == [
+        "patch_status",
+        "begin_put",
+    ]
+
+
+async def test_a_setting_changed_in_azure_is_put_back_keeping_others_tags() -> None:
+    h = Harness()
+    ep = endpoint("llama", spec={"contentSafety": "Enabled"}, status={"azureResourceId": ENDPOINT_ID})
+    h.endpoints.add("llama", LLAMA, tags={**owner_tags(ep), "cost-center": "42"}, content_safety="Disabled")
+    verdict = await h.reconcile(ep)
+    assert verdict.reason is Reason.UPDATING
+    assert "contentSafety: Disabled -> Enabled" in verdict.message
+    (put,) = h.endpoints.writes()
+    assert put.args[1].content_safety == "Enabled"
+    assert put.args[1].tags == {**owner_tags(ep), "cost-center": "42"}
+    assert h.kube.patches == []

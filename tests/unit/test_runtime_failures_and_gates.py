@@ -312,3 +312,20 @@ async def test_a_ready_object_keeps_its_status_through_a_first_throttled_read() 
     verdict = await h.reconcile(ep, attempt=0)
     assert verdict.requeue_after == 10.0
     assert verdict.keep_status
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: ServerlessEndpointAdapter.dependency_mismatch compares only the model, so a Ready "
+    "ModelSubscription of another workspace opens the gate and the endpoint is created in a workspace "
+    "that has no subscription (Marketplace subscriptions are per workspace)",
+)
+async def test_a_subscription_ref_to_another_workspaces_subscription_is_an_invalid_spec() -> None:
+    h = Harness()
+    h.add(workspace("ws-a"), workspace("ws-b", spec={"workspaceName": "ws-team-b"}))
+    h.add(subscription("llama-sub", LLAMA, spec={"workspaceRef": {"name": "ws-a"}}, status=ready_status()))
+    ep = endpoint("llama", LLAMA, spec={"workspaceRef": {"name": "ws-b"}, **WITH_SUB})
+    verdict = await h.reconcile(ep)
+    assert verdict.reason is Reason.INVALID_SPEC
+    assert h.kube.patches == []
+    assert all(c.method != "begin_put" for c in h.journal)

@@ -316,8 +316,8 @@ class StatusPatch:
 
 
 class FakeKube:
-    """The `Kube` protocol in memory. `uids` answers `object_uid`; `cluster_claims` answers `claims`
-    (by lower-cased ARM id), or `claims_error` is raised when set."""
+    """The `Kube` protocol in memory. `uids` answers `object_uid`, `cluster_claims` answers `claims`
+    (by lower-cased ARM id); `object_uid_error` / `claims_error` are raised instead when set."""
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
@@ -325,6 +325,7 @@ class FakeKube:
         self.uids: dict[tuple[str, str, str], str] = {}
         self.cluster_claims: dict[str, list[tuple[str, str, str]]] = {}
         self.claims_error: Exception | None = None
+        self.object_uid_error: Exception | None = None
         self.patches: list[StatusPatch] = []
 
     def _record(self, method: str, *args: Any) -> None:
@@ -358,6 +359,8 @@ class FakeKube:
 
     async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
         self._record("object_uid", plural, namespace, name)
+        if self.object_uid_error is not None:
+            raise self.object_uid_error
         return self.uids.get((plural, namespace, name))
 
     async def claims(self, plural: str, arm_id: str) -> list[tuple[str, str, str]]:

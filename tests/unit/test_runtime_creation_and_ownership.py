@@ -275,11 +275,7 @@ async def test_an_endpoint_tagged_by_an_earlier_object_of_the_same_name_may_be_a
 async def test_when_the_tagged_owner_cannot_be_looked_up_it_counts_as_alive() -> None:
     h = Harness()
     h.endpoints.add("llama", LLAMA, tags={OWNER_TAG: "team-b/llama", OWNER_UID_TAG: "uid-b"})
-
-    async def refuse(plural: str, namespace: str, name: str) -> str | None:
-        raise PermissionError("forbidden")
-
-    h.kube.object_uid = refuse  # type: ignore[method-assign]
+    h.kube.object_uid_error = PermissionError("forbidden")
     verdict = await h.reconcile(endpoint("llama", annotations=adopt()))
     assert verdict.reason is Reason.CONFLICT
     assert h.endpoints.writes() == []

@@ -4,6 +4,8 @@ Workspace stays until nothing uses it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from runtime_fakes import (
     DEFAULT_TARGET,
@@ -33,10 +35,10 @@ ENDPOINT_ID = DEFAULT_TARGET.child_id("serverlessEndpoints", "llama")
 SUBSCRIPTION_ID = DEFAULT_TARGET.child_id("marketplaceSubscriptions", "llama-sub")
 
 
-def owned_endpoint(h: Harness, **kwargs: object) -> dict[str, object]:
+def owned_endpoint(h: Harness, **kwargs: Any) -> dict[str, Any]:
     """An endpoint this object created: its id recorded, its tags on the resource in Azure."""
     status = kwargs.pop("status", {"azureResourceId": ENDPOINT_ID})
-    ep = endpoint("llama", status=status, deleting=True, **kwargs)  # type: ignore[arg-type]
+    ep = endpoint("llama", status=status, deleting=True, **kwargs)
     h.endpoints.add("llama", LLAMA, tags=owner_tags(ep))
     return ep
 

@@ -4,7 +4,6 @@ names a stranger's resource does not make it ours."""
 
 from __future__ import annotations
 
-import pytest
 from runtime_fakes import (
     DEFAULT_TARGET,
     LLAMA,
@@ -345,22 +344,20 @@ async def test_an_endpoint_of_another_model_under_our_name_is_a_conflict_even_wh
     assert h.endpoints.writes() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: adopting an untagged endpoint whose provisioning is in flight (or Failed) posts Adopted and "
-    "records its id without putting the owner tags on, so deleting the object then leaves it in Azure",
-)
-async def test_an_endpoint_announced_as_adopted_is_deleted_with_the_object() -> None:
+async def test_an_adoption_is_announced_only_once_the_owner_tags_are_on() -> None:
     h = Harness()
     h.endpoints.add("llama", LLAMA, provisioning_state="Updating")
     ep = endpoint("llama", annotations=adopt())
-    verdict = await h.reconcile(ep)
-    assert "Adopted" in event_reasons(verdict)  # the user is told the operator took it over
+    waiting = await h.reconcile(ep)
+    # In flight: nothing was written, so nothing is ours yet, and no one is told otherwise.
+    assert "Adopted" not in event_reasons(waiting)
+    assert "azureResourceId" not in waiting.fields
+    assert h.endpoints.writes() == []
 
-    recorded = endpoint("llama", annotations=adopt(), status=verdict.fields, deleting=True)
     h.endpoints.add("llama", LLAMA)  # its operation finished meanwhile, still untagged
-    deletion = await h.finalize(recorded)
-    assert "begin_delete" in h.endpoints.methods(), deletion.message
+    adopted = await h.reconcile(ep)
+    assert "Adopted" in event_reasons(adopted)
+    assert [c.method for c in h.endpoints.writes()] == ["begin_put"]  # the owner tags go on
 
 
 # -- across passes --------------------------------------------------------------------------------

@@ -280,12 +280,6 @@ async def test_a_transient_failure_during_deletion_is_retried() -> None:
     assert verdict.requeue_after is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: loop.finalize turns the keep_status verdict that failure_verdict gives a Ready object's "
-    "transient failure into DeletionBlocked ('fix that, or set detach') instead of retrying it as "
-    "AzureUnavailable",
-)
 async def test_a_transient_failure_while_deleting_a_ready_object_is_retried_not_blocked() -> None:
     h = Harness()
     ep = owned_endpoint(h, status=ready_status(azureResourceId=ENDPOINT_ID))

@@ -300,11 +300,6 @@ async def test_a_keys_secret_owned_by_someone_else_is_a_conflict() -> None:
     assert "keysSecretName" not in verdict.fields
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a Throttled read of a Ready object flips Ready at once: failure_verdict handles Throttled "
-    "before the hold-Ready rule, though a 429 is the transient read failure that rule is for",
-)
 async def test_a_ready_object_keeps_its_status_through_a_first_throttled_read() -> None:
     h = Harness()
     ep = endpoint("llama", status=ready_status(azureResourceId=ENDPOINT_ID))
@@ -314,12 +309,6 @@ async def test_a_ready_object_keeps_its_status_through_a_first_throttled_read() 
     assert verdict.keep_status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ServerlessEndpointAdapter.dependency_mismatch compares only the model, so a Ready "
-    "ModelSubscription of another workspace opens the gate and the endpoint is created in a workspace "
-    "that has no subscription (Marketplace subscriptions are per workspace)",
-)
 async def test_a_subscription_ref_to_another_workspaces_subscription_is_an_invalid_spec() -> None:
     h = Harness()
     h.add(workspace("ws-a"), workspace("ws-b", spec={"workspaceName": "ws-team-b"}))

@@ -22,7 +22,7 @@ from azureml_operator.kinds.model_subscription import same_model
 from azureml_operator.reconcilers.adapters import Adapter, Decision, Dependency, Effect, Observation, Outcome
 from azureml_operator.reconcilers.common import POLL_OPERATION, WAIT_DEPENDENCY, Event, Ownership, Verdict
 from azureml_operator.reconcilers.context import Context, SecretNotOwned
-from azureml_operator.reconcilers.lookups import Indexed
+from azureml_operator.reconcilers.lookups import Indexed, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
 
@@ -191,6 +191,14 @@ class ServerlessEndpointAdapter(Adapter):
             return (
                 f"spec.subscriptionRef names ModelSubscription {entry.name} for {theirs}, "
                 f"but this endpoint serves {ours}"
+            )
+        # A Marketplace subscription belongs to one workspace: another's does not let this one deploy.
+        their_ws, our_ws = ref_name(entry.spec, "workspaceRef"), ref_name(obj.spec, "workspaceRef")
+        if their_ws != our_ws:
+            where = f"Workspace {their_ws}" if their_ws else "the operator's default workspace"
+            return (
+                f"spec.subscriptionRef names ModelSubscription {entry.name} of {where}, "
+                f"but this endpoint is in {f'Workspace {our_ws}' if our_ws else 'the default workspace'}"
             )
         return None
 

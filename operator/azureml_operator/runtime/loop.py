@@ -22,6 +22,7 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Backoff,
     Event,
+    Finality,
     Ownership,
     Policy,
     PolicyError,
@@ -82,9 +83,12 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
         verdict = await act(adapter, ctx, api, observation, decision, expected, attempt)
     except AzureFailure as failure:
         return failure_verdict(adapter, obj, failure, attempt, adapter.describe(name))
-    if observed is not None and owner in (Ownership.OURS, Ownership.ADOPT) and verdict.status != "Unknown":
+    # An adoption is made once it is recorded where ownership is read: in the owner tags (put on by
+    # an update) where the resource takes tags, else in status.
+    adopted = owner is Ownership.ADOPT and (not adapter.tags_supported or decision.effect is Effect.UPDATE)
+    if observed is not None and (owner is Ownership.OURS or adopted):
         verdict.fields.setdefault("azureResourceId", observed.id)
-    if owner is Ownership.ADOPT and verdict.fields.get("azureResourceId"):
+    if adopted and verdict.fields.get("azureResourceId"):
         what = adapter.describe(name)
         verdict.events.append(
             Event("Normal", "Adopted", f"took over the existing {what} ({ADOPT_ANNOTATION})")
@@ -218,35 +222,41 @@ def was_ready(obj: Obj) -> bool:
     return ready.get("status") == "True"
 
 
-def failure_verdict(adapter: Adapter, obj: Obj, failure: AzureFailure, attempt: int, what: str) -> Verdict:
+def failure_verdict(
+    adapter: Adapter, obj: Obj, failure: AzureFailure, attempt: int, what: str, *, hold: bool = True
+) -> Verdict:
     """Throttled and transient failures retry on their own; the rest wait for a person (and the
-    drift check). The message always carries what Azure said."""
-    doing = f"{what}"
-    if isinstance(failure, Throttled):
-        return Verdict.not_ready(
-            Reason.THROTTLED,
-            f"Azure throttled {doing}; retrying in {failure.retry_after:.0f} s",
-            requeue_after=failure.retry_after,
+    drift check). The message always carries what Azure said. With `hold`, a Ready object keeps its
+    status through its first transient failures."""
+    throttled = isinstance(failure, Throttled)
+    if throttled:
+        delay = failure.retry_after
+        verdict = Verdict.not_ready(
+            Reason.THROTTLED, f"Azure throttled {what}; retrying in {delay:.0f} s", requeue_after=delay
         )
-    delay = RETRY_UNAVAILABLE.delay(attempt)
-    if isinstance(failure, Recoverable) and was_ready(obj) and attempt < HOLD_READY_ATTEMPTS:
-        verdict = Verdict.not_ready(failure.reason, f"{doing} failed: {failure.message}", requeue_after=delay)
-        verdict.keep_status = True
+    else:
+        delay = RETRY_UNAVAILABLE.delay(attempt)
+        verdict = Verdict.not_ready(failure.reason, f"{what} failed: {failure.message}")
+    if (
+        (throttled or isinstance(failure, Recoverable))
+        and hold
+        and was_ready(obj)
+        and attempt < HOLD_READY_ATTEMPTS
+    ):
+        verdict.requeue_after, verdict.keep_status = delay, True
+        verdict.finality = Finality.REQUEUE
+        return verdict
+    if throttled:
         return verdict
     if is_transient(failure.reason):
-        return Verdict.not_ready(
-            failure.reason,
-            f"{doing} failed: {failure.message}; retrying in {delay:.0f} s",
-            requeue_after=delay,
-        )
+        verdict.message += f"; retrying in {delay:.0f} s"
+        verdict.requeue_after, verdict.finality = delay, Finality.REQUEUE
+        return verdict
     hint = adapter.failure_hints.get(failure.reason)
     if hint:
-        return Verdict.not_ready(
-            failure.reason,
-            f"{doing} failed: {failure.message}; {hint}",
-            requeue_after=WAIT_DEPENDENCY.delay(attempt),
-        )
-    return Verdict.not_ready(failure.reason, f"{doing} failed: {failure.message}")
+        verdict.message += f"; {hint}"
+        verdict.requeue_after, verdict.finality = WAIT_DEPENDENCY.delay(attempt), Finality.REQUEUE
+    return verdict
 
 
 # -- deletion -----------------------------------------------------------------------------------
@@ -325,8 +335,8 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
     except AzureFailure as failure:
         if failure.reason is Reason.WORKSPACE_NOT_FOUND:
             return Verdict.release(f"the workspace is gone, and {what} with it")
-        verdict = failure_verdict(adapter, obj, failure, attempt, f"deleting {what}")
-        if verdict.keep_status or verdict.requeue_after is None:
+        verdict = failure_verdict(adapter, obj, failure, attempt, f"deleting {what}", hold=False)
+        if verdict.requeue_after is None:
             return _stuck(f"{verdict.message}; fix that, or {DETACH_HINT}", attempt)
         return verdict
 

@@ -74,13 +74,19 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
     unmet = gates(adapter, obj, ctx)
     try:
         observed = await adapter.read(api, name)
-        owner = None
+        owner, claimant = None, None
+        adopt = adopt_requested(obj.annotations)
         if observed is not None and adapter.deletes_in_azure:
-            owner = await owner_of(adapter, obj, observed, ctx, adopt=adopt_requested(obj.annotations))
+            owner, claimant = await claim_on(adapter, obj, observed, ctx, adopt=adopt)
         observation = Observation(obj, spec, name, desired, observed, owner, unmet)
         decision = adapter.decide(observation)
         expected = resolved.target.child_id(adapter.collection, name) if adapter.collection else ""
         verdict = await act(adapter, ctx, api, observation, decision, expected, attempt)
+        if claimant is not None and verdict.reason is Reason.CONFLICT:
+            verdict.message = (
+                f"{adapter.describe(name)} in Azure is managed by {claimant}; {ADOPT_ANNOTATION} only takes "
+                "over resources no object manages: choose another name"
+            )
     except AzureFailure as failure:
         return failure_verdict(adapter, obj, failure, attempt, adapter.describe(name))
     # An adoption is made once it is recorded where ownership is read: in the owner tags (put on by
@@ -178,30 +184,42 @@ async def create_recorded(
 
 
 async def owner_of(adapter: Adapter, obj: Obj, observed: Any, ctx: Context, *, adopt: bool) -> Ownership:
-    """Whose is the resource Azure holds under this object's name? Claims of other objects are read
-    from the index (what this operator watches); before adopting, from the whole cluster too."""
+    return (await claim_on(adapter, obj, observed, ctx, adopt=adopt))[0]
+
+
+async def claim_on(
+    adapter: Adapter, obj: Obj, observed: Any, ctx: Context, *, adopt: bool
+) -> tuple[Ownership, str | None]:
+    """Whose is the resource Azure holds under this object's name, and (when another object's) whose?
+    Claims of other objects are read from the index (what this operator watches); before adopting,
+    from the whole cluster too."""
     tags = dict(getattr(observed, "tags", None) or {}) if adapter.tags_supported else None
     tagged_uid = (tags or {}).get(OWNER_UID_TAG)
-    others = [c for c in ctx.lookups.claims(observed.id) if c.uid != obj.uid]
+    others = [f"{c.kind} {c.namespace}/{c.name}" for c in ctx.lookups.claims(observed.id) if c.uid != obj.uid]
     alive = True
-    if adopt and tagged_uid and tagged_uid != obj.uid:
-        alive = await tagged_owner_alive(adapter, tags or {}, tagged_uid, ctx)
-    if adopt and not others and tagged_uid != obj.uid and (tagged_uid is None or not alive):
+    if tagged_uid and tagged_uid != obj.uid:
+        others.append(f"{adapter.info.kind} {(tags or {}).get(OWNER_TAG) or tagged_uid}")
+        if adopt:
+            alive = await tagged_owner_alive(adapter, tags or {}, tagged_uid, ctx)
+            if not alive:
+                others.pop()
+    if adopt and not others and tagged_uid != obj.uid:
         try:
             found = await ctx.kube.claims(adapter.info.plural, observed.id)
         except Exception:  # cannot tell who else claims it: adopt nothing
-            found = [("?", "?", "?")]
-        others = [c for c in found if c[2] != obj.uid]  # type: ignore[misc]
-    return ownership(
+            found = [("?", "an object the operator may not list", "?")]
+        others = [f"{adapter.info.kind} {ns}/{name}" for ns, name, uid in found if uid != obj.uid]
+    owner = ownership(
         observed_id=observed.id,
         observed_tags=tags,
         recorded_id=obj.recorded_id,
         uid=obj.uid,
         adopt=adopt,
         tags_supported=adapter.tags_supported,
-        claimed_by_another=bool(others),
+        claimed_by_another=bool(others) and not (tags and tagged_uid == obj.uid),
         tagged_owner_alive=alive,
     )
+    return owner, (others[0] if others and owner is Ownership.FOREIGN else None)
 
 
 async def tagged_owner_alive(adapter: Adapter, tags: dict[str, str], uid: str, ctx: Context) -> bool:

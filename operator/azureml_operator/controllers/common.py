@@ -12,7 +12,7 @@ from azureml_operator.azure.client import WorkspaceApi, WorkspaceTarget
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import AzureFailure, Terminal, Throttled
-from azureml_operator.kubeapi import KubeApi
+from azureml_operator.kubeapi import KubeApi, SecretNotText
 from azureml_operator.reconcilers.common import (
     ADOPT_ANNOTATION,
     POLL_OPERATION,
@@ -134,7 +134,17 @@ async def workspace_from_spec(
         return ResolvedWorkspace(
             name, target, credentials.CredentialSpec(deps.settings.operator_credential_kind)
         )
-    data = await deps.kube.read_secret(namespace, secret_name)
+    try:
+        data = await deps.kube.read_secret(namespace, secret_name)
+    except SecretNotText as err:
+        raise Blocked(
+            Verdict.not_ready(
+                Reason.INVALID_SPEC,
+                f"credential Secret {secret_name} (Workspace {name}): {', '.join(err.keys)} "
+                f"{'is' if len(err.keys) == 1 else 'are'} not UTF-8 text; store the values as plain text",
+                requeue_after=WAIT_DEPENDENCY.delay(attempt),
+            )
+        ) from None
     if data is None:
         raise Blocked(
             Verdict.not_ready(

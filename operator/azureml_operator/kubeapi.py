@@ -7,19 +7,89 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from azureml_operator.api.common import GROUP, VERSION
-from azureml_operator.reconcilers.context import SecretNotOwned
+from azureml_operator.reconcilers.context import SecretNotOwned, SecretNotText
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
+_CONFLICT_RETRIES = 3
 
 
-def _decode(data: dict[str, str] | None) -> dict[str, str]:
-    return {k: base64.b64decode(v).decode() for k, v in (data or {}).items()}
+class KubeRequestFailed(ApiException):
+    """The API server refused a request. An `ApiException` (callers may catch that) whose text is one
+    bounded line: the status and the server's own message. `str(ApiException)` is the whole HTTP
+    exchange, headers included, and that would end up in a condition and an Event."""
+
+    def __init__(self, doing: str, err: ApiException) -> None:
+        super().__init__(status=err.status, reason=err.reason)
+        self.body = err.body
+        self.headers = err.headers
+        self.message = _one_line(f"{doing}: {err.status} {err.reason or ''}: {_status_message(err)}")
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_MAX_MESSAGE = 512
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _MAX_MESSAGE else flat[: _MAX_MESSAGE - 1] + "…"
+
+
+def _status_message(err: ApiException) -> str:
+    """The `message` of the metav1.Status the server answered with, if it did."""
+    try:
+        status = json.loads(err.body or "")
+    except (TypeError, ValueError):
+        return ""
+    message = status.get("message") if isinstance(status, dict) else None
+    return message if isinstance(message, str) else ""
+
+
+@contextmanager
+def _refused(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except KubeRequestFailed:
+        raise
+    except ApiException as err:
+        raise KubeRequestFailed(doing, err) from None
+
+
+def _raw(data: dict[str, str] | None) -> dict[str, bytes | None]:
+    """Secret data as the bytes it holds (None: not even base64, which a real server never sends)."""
+    raw: dict[str, bytes | None] = {}
+    for key, value in (data or {}).items():
+        try:
+            raw[key] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw[key] = None
+    return raw
+
+
+def _decode(namespace: str, name: str, data: dict[str, str] | None) -> dict[str, str]:
+    text: dict[str, str] = {}
+    bad: list[str] = []
+    for key, value in _raw(data).items():
+        try:
+            if value is None:
+                raise ValueError(key)
+            text[key] = value.decode("utf-8")
+        except ValueError:  # UnicodeDecodeError is one
+            bad.append(key)
+    if bad:
+        raise SecretNotText(namespace, name, sorted(bad))
+    return text
 
 
 def _encode(data: dict[str, str]) -> dict[str, str]:
@@ -33,14 +103,17 @@ class KubeApi:
         self._custom = client.CustomObjectsApi(self._api_client)
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's data as text; None if there is no such Secret; `SecretNotText` if a value is
+        not UTF-8."""
+
         def read() -> dict[str, str] | None:
             try:
                 secret = self._core.read_namespaced_secret(name, namespace)
             except ApiException as err:
                 if err.status == 404:
                     return None
-                raise
-            return _decode(secret.data)
+                raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
+            return _decode(namespace, name, secret.data)
 
         return await asyncio.to_thread(read)
 
@@ -48,35 +121,59 @@ class KubeApi:
         self, namespace: str, name: str, owner: dict[str, Any], data: dict[str, str]
     ) -> Literal["created", "updated", "unchanged"]:
         """Make Secret `name` hold exactly `data`, owned by `owner` (garbage-collected with it).
-        Writes only when something differs."""
+        Writes only when something differs.
+
+        The comparison is of bytes, so a value that is not text is simply different. The write is a
+        replace carrying the resourceVersion just read: it sets `data` to exactly these keys (a
+        strategic-merge or merge patch of `data` only adds and replaces unless every extra key is
+        nulled, and one added meanwhile would survive), it keeps everything else as read (others'
+        labels and annotations), and the server refuses it with 409 if the Secret changed since the
+        read, in which case it is read again."""
+        want = {k: v.encode() for k, v in data.items()}
 
         def apply() -> Literal["created", "updated", "unchanged"]:
-            try:
-                secret = self._core.read_namespaced_secret(name, namespace)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
-                body = client.V1Secret(
-                    metadata=client.V1ObjectMeta(
-                        name=name, namespace=namespace, labels=dict(MANAGED_BY), owner_references=[owner]
-                    ),
-                    type="Opaque",
-                    data=_encode(data),
-                )
-                self._core.create_namespaced_secret(namespace, body)
-                return "created"
-            refs = secret.metadata.owner_references or []
-            if not any(ref.uid == owner["uid"] for ref in refs):
-                raise SecretNotOwned(
-                    f"Secret {name} already exists and is not owned by this object; "
-                    "delete it or set spec.keysSecretName to another name"
-                )
-            if _decode(secret.data) == data:
-                return "unchanged"
-            self._core.patch_namespaced_secret(
-                name, namespace, {"data": _encode(data)}
-            )  # a strategic merge of `data` adds and replaces keys; ours are always all present
-            return "updated"
+            for _ in range(_CONFLICT_RETRIES):
+                try:
+                    secret = self._core.read_namespaced_secret(name, namespace)
+                except ApiException as err:
+                    if err.status != 404:
+                        raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
+                    body = client.V1Secret(
+                        metadata=client.V1ObjectMeta(
+                            name=name, namespace=namespace, labels=dict(MANAGED_BY), owner_references=[owner]
+                        ),
+                        type="Opaque",
+                        data=_encode(data),
+                    )
+                    try:
+                        self._core.create_namespaced_secret(namespace, body)
+                    except ApiException as err:
+                        if err.status == 409:  # created meanwhile: look at it
+                            continue
+                        raise KubeRequestFailed(f"creating Secret {namespace}/{name}", err) from None
+                    return "created"
+                refs = secret.metadata.owner_references or []
+                if not any(ref.uid == owner["uid"] for ref in refs):
+                    raise SecretNotOwned(
+                        f"Secret {name} already exists and is not owned by this object; "
+                        "delete it or set spec.keysSecretName to another name"
+                    )
+                if _raw(secret.data) == want:
+                    return "unchanged"
+                secret.data = _encode(data)
+                try:
+                    self._core.replace_namespaced_secret(name, namespace, secret)
+                except ApiException as err:
+                    if err.status == 409:  # written since the read
+                        continue
+                    raise KubeRequestFailed(f"updating Secret {namespace}/{name}", err) from None
+                return "updated"
+            raise KubeRequestFailed(
+                f"updating Secret {namespace}/{name}",
+                ApiException(
+                    status=409, reason=f"Conflict (changed {_CONFLICT_RETRIES} times while being written)"
+                ),
+            )
 
         return await asyncio.to_thread(apply)
 
@@ -88,9 +185,14 @@ class KubeApi:
         body: dict[str, Any] = {"status": fields}
         if uid:
             body["metadata"] = {"uid": uid}
-        await asyncio.to_thread(
-            self._custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, plural, name, body
-        )
+
+        def patch() -> None:
+            with _refused(f"patching the status of {plural} {namespace}/{name}"):
+                self._custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, plural, name, body
+                )
+
+        await asyncio.to_thread(patch)
 
     async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
         """The uid of the object of that name now, or None if there is none."""
@@ -101,7 +203,7 @@ class KubeApi:
             except ApiException as err:
                 if err.status == 404:
                     return None
-                raise
+                raise KubeRequestFailed(f"reading {plural} {namespace}/{name}", err) from None
             return str(obj["metadata"]["uid"])
 
         return await asyncio.to_thread(read)
@@ -111,7 +213,8 @@ class KubeApi:
         records `arm_id`. Raises when the operator may not list the whole cluster."""
 
         def scan() -> list[tuple[str, str, str]]:
-            listed = self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+            with _refused(f"listing {plural} in all namespaces"):
+                listed = self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
             wanted = arm_id.lower()
             return [
                 (o["metadata"].get("namespace", ""), o["metadata"]["name"], o["metadata"]["uid"])
@@ -131,7 +234,7 @@ class KubeApi:
             except ApiException as err:
                 if err.status == 404:
                     return
-                raise
+                raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
             current = list(secret.metadata.finalizers or [])
             if (finalizer in current) == present:
                 return
@@ -141,6 +244,7 @@ class KubeApi:
             # The resourceVersion makes this a compare-and-swap: finalizers are a list that a merge
             # patch replaces whole, so a concurrent change by someone else must not be lost.
             patch = {"metadata": {"finalizers": wanted, "resourceVersion": secret.metadata.resource_version}}
-            self._core.patch_namespaced_secret(name, namespace, patch)
+            with _refused(f"updating the finalizers of Secret {namespace}/{name}"):
+                self._core.patch_namespaced_secret(name, namespace, patch)
 
         await asyncio.to_thread(apply)

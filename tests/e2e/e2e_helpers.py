@@ -95,6 +95,16 @@ class Cluster:
             raise
         return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
+    def secret_bytes(self, name: str) -> dict[str, bytes] | None:
+        """A Secret's data as the bytes it holds, text or not."""
+        try:
+            secret = self.core.read_namespaced_secret(name, self.namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+
     def events(self, name: str | None = None) -> list[dict[str, str]]:
         items = self.core.list_namespaced_event(self.namespace).items
         return [

@@ -3,9 +3,11 @@ and writes nothing when nothing drifted."""
 
 from __future__ import annotations
 
+import base64
 import time
 
-from e2e_helpers import PHI, Cluster, arm, manifest, writes
+import pytest
+from e2e_helpers import PHI, Cluster, arm, manifest, ready, writes
 
 from azureml_standins.simulator.process import SimulatorProcess
 from conftest import DRIFT_INTERVAL
@@ -87,3 +89,59 @@ def test_when_nothing_drifted_the_drift_check_writes_nothing(cluster: Cluster, s
     assert again["metadata"]["resourceVersion"] == ready["metadata"]["resourceVersion"], (
         "status was rewritten"
     )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_a_keys_secret_holding_bytes_that_are_not_text_is_restored(cluster: Cluster) -> None:
+    cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI}))
+    cluster.wait_ready("ServerlessEndpoint", "phi")
+    published = cluster.secret_bytes("phi-keys")
+    cluster.core.patch_namespaced_secret(
+        "phi-keys", cluster.namespace, {"data": {"primaryKey": _b64(b"\xff\xfe")}}
+    )
+
+    cluster.wait(
+        "the keys Secret to be restored",
+        lambda: cluster.secret_bytes("phi-keys") == published,
+        timeout=4 * DRIFT_INTERVAL + 10,
+        state=lambda: cluster.secret_bytes("phi-keys"),
+    )
+    obj = cluster.get("ServerlessEndpoint", "phi")
+    assert ready(obj)["status"] == "True", ready(obj)
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"addedByHand": _b64(b"not ours")},
+        {"addedByHand": _b64(b"not ours"), "secondaryKey": _b64(b"\xc3\x28")},  # and not UTF-8
+    ],
+    ids=["extra-key", "extra-key-and-bytes"],
+)
+def test_the_keys_secret_holds_exactly_the_published_keys_and_a_repair_is_one_event(
+    cluster: Cluster, tampered: dict[str, str]
+) -> None:
+    cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI}))
+    cluster.wait_ready("ServerlessEndpoint", "phi")
+    published = cluster.secret_bytes("phi-keys")
+    assert published is not None and sorted(published) == ["endpoint", "primaryKey", "secondaryKey"]
+    cluster.core.patch_namespaced_secret("phi-keys", cluster.namespace, {"data": tampered})
+
+    cluster.wait(
+        "the keys Secret to hold exactly the published keys",
+        lambda: cluster.secret_bytes("phi-keys") == published,
+        timeout=4 * DRIFT_INTERVAL + 10,
+        state=lambda: cluster.secret_bytes("phi-keys"),
+    )
+    time.sleep(3 * DRIFT_INTERVAL)  # more drift passes, which find nothing to do
+
+    assert cluster.secret_bytes("phi-keys") == published
+    published_events = sorted(e["message"] for e in cluster.events("phi") if e["reason"] == "KeysPublished")
+    assert published_events == [
+        "URI and keys created in Secret phi-keys",
+        "URI and keys updated in Secret phi-keys",
+    ]
+    assert cluster.log().count("KeysPublished: URI and keys updated in Secret phi-keys") == 1

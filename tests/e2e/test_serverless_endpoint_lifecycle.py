@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from e2e_helpers import LLAMA, PHI, WS_ID, Cluster, arm, chat, example, manifest, ready, writes
+from kubernetes.client.exceptions import ApiException
 
 from azureml_standins.simulator.process import SimulatorProcess
 
@@ -88,3 +92,21 @@ def test_a_partner_model_without_subscription_says_what_is_missing(cluster: Clus
     obj = cluster.wait_reason("ServerlessEndpoint", "llama", "SubscriptionMissing")
     assert "ModelSubscription" in ready(obj)["message"]
     assert ready(obj)["status"] == "False"
+
+
+def test_a_name_too_long_for_the_owner_tag_is_rejected_at_admission(cluster: Cluster) -> None:
+    """metadata.name ends up in the endpoint's owner tag (`<namespace>/<name>`, 256 characters in
+    Azure) and in the default keys Secret name: a name that can never work is refused up front."""
+    too_long = "a" * 250
+    with pytest.raises(ApiException) as info:
+        cluster.apply(manifest("ServerlessEndpoint", too_long, {"modelId": PHI, "endpointName": "phi"}))
+    assert info.value.status == 422
+    message = json.loads(info.value.body)["message"]
+    assert "metadata.name may have at most 192 characters" in message, message
+    assert "azureml.dev-owner=<namespace>/<name>" in message and "up to 63" in message, message
+    assert cluster.get("ServerlessEndpoint", too_long) is None
+
+    longest = "a" * 192
+    cluster.apply(manifest("ServerlessEndpoint", longest, {"modelId": PHI, "endpointName": "phi"}))
+    cluster.wait_ready("ServerlessEndpoint", longest)
+    assert (cluster.secret(f"{longest}-keys") or {}).get("primaryKey")

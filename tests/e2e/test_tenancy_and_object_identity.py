@@ -201,6 +201,9 @@ def test_deleting_a_namespace_deletes_what_its_objects_own_in_azure(
     b.wait_ready(KIND, "other")
 
     a.core.delete_namespace(a.namespace)
+    # The Workspace is held for the endpoint's finalizer, which needs it to reach Azure.
+    held = a.get("Workspace", "team")
+    assert held is not None and held["metadata"].get("deletionTimestamp"), held
 
     def namespace_gone() -> bool:
         return a.namespace not in {n.metadata.name for n in a.core.list_namespace().items}

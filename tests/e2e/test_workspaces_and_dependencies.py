@@ -3,6 +3,7 @@ condition that says what to do, and nothing ever gets stuck."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from e2e_helpers import LLAMA, PHI, SUB, Cluster, manifest, ready
@@ -47,6 +48,40 @@ def test_credential_problems_are_named(cluster: Cluster) -> None:
     cluster.apply(workspace("by-identity", credential={"clientId": "11111111-2222-3333-4444-555555555555"}))
     obj = cluster.wait_reason("Workspace", "by-identity", "CredentialRejected")
     assert ready(obj)["status"] == "False"
+
+
+def test_a_credential_secret_that_is_not_text_is_named_and_deletion_says_what_to_do(cluster: Cluster) -> None:
+    cluster.apply(workspace("team-a"))
+    cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI, "workspaceRef": {"name": "team-a"}}))
+    cluster.wait_ready("ServerlessEndpoint", "phi")
+    data = {
+        "clientId": b"00000000-0000-0000-0000-000000000001",
+        "clientSecret": b"\xff\xfe\xfd",
+        "tenantId": b"t",
+    }
+    cluster.core.create_namespaced_secret(
+        cluster.namespace,
+        {
+            "metadata": {"name": "sp-credential"},
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        },
+    )
+    cluster.patch("Workspace", "team-a", {"spec": {"credential": {"secretRef": {"name": "sp-credential"}}}})
+
+    message = ready(cluster.wait_reason("Workspace", "team-a", "InvalidSpec"))["message"]
+    assert "sp-credential" in message and "clientSecret" in message and "not UTF-8" in message, message
+    assert "clientId" not in message and "xff" not in message, message
+    # The endpoint's credential is unusable now. Releasing it would leave a billed endpoint behind
+    # unnoticed, so the finalizer stays and the object says why and what to do; detach lets it go.
+    cluster.delete("ServerlessEndpoint", "phi")
+    blocked = ready(cluster.wait_reason("ServerlessEndpoint", "phi", "DeletionBlocked"))["message"]
+    assert "clientSecret" in blocked and "reconcile-policy" in blocked and "detach" in blocked, blocked
+    assert [e for e in cluster.events("phi") if e["reason"] == "DeletionBlocked" and e["type"] == "Warning"]
+    cluster.patch(
+        "ServerlessEndpoint", "phi", {"metadata": {"annotations": {"azureml.dev/reconcile-policy": "detach"}}}
+    )
+    cluster.wait_gone("ServerlessEndpoint", "phi", timeout=15)
+    assert [e for e in cluster.events("phi") if e["reason"] == "Retained"]
 
 
 def test_without_a_workspace_ref_or_default_the_object_says_so(

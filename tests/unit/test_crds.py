@@ -107,6 +107,14 @@ INVALID = [
         {**_endpoint(), "metadata": {"name": "has.dots"}},
         "metadata.name is not a valid serverless endpoint name",
     ),
+    (
+        {**_endpoint(endpointName="chat"), "metadata": {"name": "a" * 193}},
+        "metadata.name may have at most 192 characters: the operator tags the Azure endpoint",
+    ),
+    (
+        {**_endpoint(endpointName="chat", keysSecretName="chat-keys"), "metadata": {"name": "a" * 250}},
+        "the namespace may have up to 63",
+    ),
     (_endpoint(authMode="AAD"), "spec.authMode"),
     (_endpoint(contentSafety="Maybe"), "spec.contentSafety"),
     (_endpoint(deletionPolicy="Orphan"), "spec.deletionPolicy"),
@@ -134,6 +142,18 @@ def test_invalid_manifests_are_rejected_with_a_clear_message(obj: dict[str, Any]
     errors = admission.validate(CRDS[obj["kind"]], obj)
     assert errors, f"admitted: {obj}"
     assert any(fragment in e for e in errors), errors
+
+
+def test_names_are_bounded_only_where_a_derived_name_or_tag_binds() -> None:
+    longest = {**_endpoint(endpointName="chat"), "metadata": {"name": "a" * 192}}
+    assert admission.validate(CRDS["ServerlessEndpoint"], longest) == []
+    # A marketplace subscription carries no tags and the operator derives no object name from it.
+    assert (
+        admission.validate(CRDS["ModelSubscription"], _subscription("a" * 253, subscriptionName="llama"))
+        == []
+    )
+    ws = _workspace()
+    assert admission.validate(CRDS["Workspace"], {**ws, "metadata": {"name": "a" * 253}}) == []
 
 
 def _updated(obj: dict[str, Any], **spec: Any) -> dict[str, Any]:

@@ -115,3 +115,62 @@ def test_throttling_carries_retry_after() -> None:
 
 def test_azure_message_is_kept_for_unknown_errors() -> None:
     assert classify(http_error(400, "UserError", "A brand new rule")).message == "A brand new rule"
+
+
+class _RawResponse(_Response):
+    """A reply whose body is not ARM's error JSON (a gateway's HTML page, say)."""
+
+    def __init__(self, status: int, body: str, headers: dict[str, str]) -> None:
+        super().__init__(status, "", "", headers)
+        self._body = body.encode()
+        self.content_type = "text/html"
+
+
+_HEADERS = {"x-ms-request-id": "abc", "Set-Cookie": "ARRAffinity=secret", "Server": "Microsoft-IIS/10.0"}
+_DUMP = (
+    "(502)\nReason: Bad Gateway\nHTTP response headers: "
+    + repr(_HEADERS)
+    + "\nHTTP response body: <html><body>"
+    + "gateway " * 200
+    + "</body></html>"
+)
+
+
+def _one_bounded_line(message: str) -> None:
+    assert message and "\n" not in message and "\r" not in message
+    assert len(message) <= 512, len(message)
+    for leak in ("x-ms-request-id", "Set-Cookie", "ARRAffinity", "HTTP response headers", "<html"):
+        assert leak not in message, message
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        HttpResponseError(message=_DUMP, response=_RawResponse(502, "<html>" + "x" * 3000, _HEADERS)),  # type: ignore[arg-type]
+        HttpResponseError(message=_DUMP, response=_RawResponse(400, "<html>" + "x" * 3000, _HEADERS)),  # type: ignore[arg-type]
+        HttpResponseError(response=_RawResponse(400, "<html>" + "x" * 3000, _HEADERS)),  # type: ignore[arg-type]
+        http_error(400, "InvalidTag", "The tag value is too long.\r\n  See the limits.\n"),
+        http_error(400, "UserError", "A long story. " * 100),
+        ClientAuthenticationError(message=_DUMP),
+        ServiceRequestError(_DUMP),
+        RuntimeError(_DUMP),
+    ],
+    ids=[
+        "5xx-dump",
+        "4xx-dump",
+        "4xx-html-body",
+        "multiline-arm",
+        "long-arm",
+        "auth-dump",
+        "transport",
+        "other",
+    ],
+)
+def test_a_classified_message_is_one_bounded_line_without_the_http_exchange(err: Exception) -> None:
+    _one_bounded_line(classify(err).message)
+
+
+def test_the_classified_message_is_azures_code_and_message() -> None:
+    failure = classify(http_error(400, "InvalidTag", "The tag value is too long.\nSee the limits."))
+    assert failure.message == "The tag value is too long. See the limits."
+    assert failure.code == "InvalidTag"

@@ -110,3 +110,25 @@ def azure_name_rules(field_name: str, pattern: str, what: str) -> tuple[dict[str
             reason="FieldValueForbidden",
         ),
     )
+
+
+# Limits that bind metadata.name through what the operator derives from it. Root CEL can read the
+# name but not the namespace, so the bound assumes the longest namespace (an RFC 1123 label: 63).
+NAMESPACE_MAX = 63
+# Azure Resource Manager's limit on a tag value (its tag name limit is 512); documented by ARM, not in
+# shared/reference, and not enforced by the simulator.
+TAG_VALUE_MAX = 256
+# The owner tag (azure/client.py OWNER_TAG, `<GROUP>-owner`) holds `<namespace>/<name>`.
+OWNER_TAG_NAME_MAX = TAG_VALUE_MAX - NAMESPACE_MAX - 1
+
+
+def owner_tag_fits() -> dict[str, str]:
+    """A kind whose Azure resource is tagged with its object's `<namespace>/<name>` can never be
+    created with a longer name. (The default keys Secret `<name>-keys`, at most 253, needs a name of
+    at most 248: this tighter bound covers it.)"""
+    return cel(
+        f"size(self.metadata.name) <= {OWNER_TAG_NAME_MAX}",
+        f"metadata.name may have at most {OWNER_TAG_NAME_MAX} characters: the operator tags the Azure "
+        f"endpoint {GROUP}-owner=<namespace>/<name>, Azure allows {TAG_VALUE_MAX} characters in a tag "
+        f"value, and the namespace may have up to {NAMESPACE_MAX}",
+    )

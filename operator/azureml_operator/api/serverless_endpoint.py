@@ -21,7 +21,15 @@ from azureml_operator.api.common import (
     immutable,
     validations,
 )
-from azureml_operator.api.kinds import AGE, READY, KindInfo, azure_name_rules, column, workspace_ref_immutable
+from azureml_operator.api.kinds import (
+    AGE,
+    READY,
+    KindInfo,
+    azure_name_rules,
+    column,
+    owner_tag_fits,
+    workspace_ref_immutable,
+)
 
 ENDPOINT_NAME = r"^[a-zA-Z][a-zA-Z0-9-]{0,51}$"
 
@@ -96,5 +104,6 @@ KIND = KindInfo(
     (
         workspace_ref_immutable(),
         *azure_name_rules("endpointName", ENDPOINT_NAME, "serverless endpoint"),
+        owner_tag_fits(),
     ),
 )

@@ -5,11 +5,16 @@ missing Marketplace subscription, a taken name, quota) the message is consulted.
 UNVERIFIED against the real service (see shared/reference/azure-ml-service-rules.md §6): the
 patterns below are deliberately loose, and anything unrecognised still ends as a Terminal failure
 carrying Azure's own message, so a user always sees what Azure said.
+
+A classified message ends up in a condition, an Event and the log, so it is Azure's code and message
+only, on one line and bounded: never an SDK's rendering of the HTTP exchange (headers, cookies, an
+HTML body).
 """
 
 from __future__ import annotations
 
 import re
+import socket
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -39,6 +44,43 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Reason], ...] = (
 )
 
 
+MAX_MESSAGE = 512
+# What a transport failure looks like under azure-identity's ClientAuthenticationError: it wraps
+# whatever the token request raised (`raise ClientAuthenticationError(...) from ex`).
+_UNREACHABLE = (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError, socket.gaierror)
+
+
+def _one_line(text: str) -> str:
+    """Azure's own message: whitespace (line breaks included) collapsed, bounded."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_MESSAGE else flat[: MAX_MESSAGE - 1] + "…"
+
+
+def _first_line(text: object) -> str:
+    """Text that is not Azure's JSON error (an SDK's or a transport's): SDKs append the HTTP exchange
+    after the first line, so only that line can be trusted to be a message."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return _one_line(line)
+    return ""
+
+
+def _unreachable_cause(err: BaseException) -> BaseException | None:
+    """The transport failure somewhere in err's chain, if that is why it was raised. A credential
+    that says it is unavailable (no managed identity endpoint here, say) is a setup problem even when
+    its probe failed to connect: it is not reported as an outage."""
+    if any(cls.__name__ == "CredentialUnavailableError" for cls in type(err).__mro__):
+        return None  # by name: azure-identity is imported only when a credential is built
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNREACHABLE):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _retry_after(err: HttpResponseError, default: float = 10.0) -> float:
     response = getattr(err, "response", None)
     raw = response.headers.get("Retry-After") if response is not None else None
@@ -51,24 +93,45 @@ def _retry_after(err: HttpResponseError, default: float = 10.0) -> float:
 def _code_and_message(err: HttpResponseError) -> tuple[str, str]:
     detail = getattr(err, "error", None)
     code = getattr(detail, "code", None) or ""
-    message = getattr(detail, "message", None) or err.message or str(err)
-    return code, message
+    arm_message = getattr(detail, "message", None)
+    if arm_message:
+        return code, _one_line(str(arm_message))
+    # No ARM error body: never str(err), which appends the response body.
+    return code, _first_line(err.message) or f"HTTP {err.status_code or ''} {err.reason or ''}".strip()
 
 
 def classify(err: BaseException) -> AzureFailure:
     """The operator's view of an exception raised by an Azure call."""
     if isinstance(err, AzureFailure):
         return err
+    failure = _classify(err)
+    # Every branch builds on bounded parts; the prefixes could still push the whole past the bound.
+    if len(failure.message) > MAX_MESSAGE:
+        failure.message = failure.message[: MAX_MESSAGE - 1] + "…"
+        failure.args = (failure.message,)
+    return failure
+
+
+def _classify(err: BaseException) -> AzureFailure:
+    # A status from ARM says what happened; anything else (azure-identity's ClientAuthenticationError
+    # above all) may be wrapping a token request that never got an answer: an outage, not a refusal.
+    if isinstance(err, ClientAuthenticationError) or not isinstance(err, HttpResponseError):
+        cause = _unreachable_cause(err)
+        if cause is not None:
+            return Recoverable(f"Azure could not be reached: {_first_line(cause)}")
     if isinstance(err, ClientAuthenticationError):
         code, message = _code_and_message(err)
+        status = err.status_code or 0
+        if status >= 500:  # the token endpoint failed; it did not judge the credential
+            return Recoverable(f"Azure failed ({status} {code}): {message}", code=code, status=status)
         return Terminal(
             f"Azure rejected the credential: {message}",
             reason=Reason.CREDENTIAL_REJECTED,
             code=code or None,
             status=err.status_code,
         )
-    if isinstance(err, ServiceRequestError | ServiceResponseError | TimeoutError | ConnectionError):
-        return Recoverable(f"Azure could not be reached: {err}")
+    if isinstance(err, TimeoutError | ConnectionError):
+        return Recoverable(f"Azure could not be reached: {_first_line(err)}")
     if isinstance(err, HttpResponseError):
         status = err.status_code or 0
         code, message = _code_and_message(err)
@@ -106,5 +169,8 @@ def classify(err: BaseException) -> AzureFailure:
             return Terminal(message, reason=Reason.CONFLICT, code=code, status=status)
         return Terminal(message, reason=Reason.AZURE_REJECTED, code=code, status=status)
     if type(err).__name__ in ("CredentialUnavailableError", "ClientAuthenticationError"):
-        return Terminal(f"No usable Azure credential: {err}", reason=Reason.CREDENTIAL_REJECTED)
-    return Recoverable(f"Unexpected failure calling Azure: {type(err).__name__}: {err}")
+        cause = _unreachable_cause(err)
+        if cause is not None:
+            return Recoverable(f"Azure could not be reached: {_first_line(cause)}")
+        return Terminal(f"No usable Azure credential: {_first_line(err)}", reason=Reason.CREDENTIAL_REJECTED)
+    return Recoverable(f"Unexpected failure calling Azure: {type(err).__name__}: {_first_line(err)}")

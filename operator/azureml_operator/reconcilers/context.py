@@ -17,7 +17,14 @@ class SecretNotOwned(Exception):
 
 
 class SecretNotText(ValueError):
-    """A Secret value that is not UTF-8 text (its key is named; its value never is)."""
+    """A Secret value the operator needs as text is not UTF-8. The message names the keys, never
+    their values (they are secrets, and bytes that are not text do not print anyway)."""
+
+    def __init__(self, namespace: str, name: str, keys: list[str]) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.keys = keys
+        super().__init__(f"Secret {namespace}/{name}: the value of {', '.join(keys)} is not UTF-8 text")
 
 
 class Azure(Protocol):

@@ -14,7 +14,7 @@ from azureml_operator.azure import credentials
 from azureml_operator.azure.client import Connection, WorkspaceTarget
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.common import WAIT_DEPENDENCY, Verdict
-from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.context import Context, SecretNotText
 
 CREDENTIAL_KEYS = ("clientId", "clientSecret", "tenantId")
 
@@ -87,20 +87,23 @@ async def from_spec(
         return Blocked(
             Verdict.not_ready(
                 Reason.INVALID_SPEC,
-                f"credential Secret {secret_name} (Workspace {name}) {problem}",
+                f"credential Secret {secret_name} (Workspace {name}){problem}",
                 requeue_after=WAIT_DEPENDENCY.delay(attempt),
             )
         )
 
     try:
         data = await ctx.kube.read_secret(namespace, secret_name)
-    except ValueError as err:  # kubeapi.SecretNotText: bytes that are not text, named, never shown
-        raise blocked(f"is unusable: {err}") from None
+    except SecretNotText as err:  # the keys are named; the values never are
+        verb = "is" if len(err.keys) == 1 else "are"
+        raise blocked(
+            f": {', '.join(err.keys)} {verb} not UTF-8 text; store the values as plain text"
+        ) from None
     if data is None:
-        raise blocked(f"does not exist in namespace {namespace}")
+        raise blocked(f" does not exist in namespace {namespace}")
     missing = [k for k in CREDENTIAL_KEYS if not data.get(k)]
     if missing:
-        raise blocked(f"lacks {', '.join(missing)}")
+        raise blocked(f" lacks {', '.join(missing)}")
     return ResolvedWorkspace(
         name,
         target,

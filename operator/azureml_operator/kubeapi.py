@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from azureml_operator.api.common import GROUP, VERSION
-from azureml_operator.reconcilers.context import SecretNotOwned, SecretNotText
+from azureml_operator.reconcilers.context import ObjectGone, SecretNotOwned, SecretNotText
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
 _CONFLICT_RETRIES = 3
@@ -187,10 +187,15 @@ class KubeApi:
             body["metadata"] = {"uid": uid}
 
         def patch() -> None:
-            with _refused(f"patching the status of {plural} {namespace}/{name}"):
+            try:
                 self._custom.patch_namespaced_custom_object_status(
                     GROUP, VERSION, namespace, plural, name, body
                 )
+            except ApiException as err:
+                # 404: deleted; 409 (422 on some servers): the uid precondition, a newer object.
+                if uid and err.status in (404, 409, 422):
+                    raise ObjectGone(f"{plural} {namespace}/{name} (uid {uid}) is gone") from None
+                raise KubeRequestFailed(f"patching the status of {plural} {namespace}/{name}", err) from None
 
         await asyncio.to_thread(patch)
 

@@ -147,7 +147,7 @@ def test_an_object_deleted_at_once_is_never_reconciled_again(
     assert current is not None and current["metadata"]["uid"] == second["metadata"]["uid"]
     assert ready(current)["reason"] == "ReconcileSkipped"
     reasons = {e["reason"] for e in a.events("phi")}
-    assert reasons <= {"ReconcileSkipped", "Creating", "Deleting"}, reasons
+    assert reasons <= {"ReconcileSkipped", "Creating", "Deleting"}, f"{reasons}\n{a.log()[-5000:]}"
 
 
 def test_one_failed_read_does_not_flip_a_ready_object(

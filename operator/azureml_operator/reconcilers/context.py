@@ -27,6 +27,10 @@ class SecretNotText(ValueError):
         super().__init__(f"Secret {namespace}/{name}: the value of {', '.join(keys)} is not UTF-8 text")
 
 
+class ObjectGone(Exception):
+    """The object a pass is for was deleted or replaced by a newer one of the same name meanwhile."""
+
+
 class Azure(Protocol):
     async def get(self, target: WorkspaceTarget, spec: CredentialSpec) -> Connection: ...
 

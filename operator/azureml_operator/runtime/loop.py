@@ -31,7 +31,7 @@ from azureml_operator.reconcilers.common import (
     ownership,
     policy_of,
 )
-from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.context import Context, ObjectGone
 from azureml_operator.reconcilers.lookups import ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.runtime import workspaces
@@ -62,6 +62,12 @@ async def reconcile(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> V
         return Verdict.not_ready(Reason.INVALID_SPEC, str(err))
     except Blocked as blocked:
         return blocked.verdict
+    except ObjectGone as gone:
+        # Deleted (or replaced) in the middle of the pass, before anything was created: nothing to
+        # report to an object that is not there.
+        verdict = Verdict.unknown(Reason.DELETING, str(gone))
+        verdict.keep_status = True
+        return verdict
 
 
 async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int) -> Verdict:
@@ -353,6 +359,12 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
     except AzureFailure as failure:
         if failure.reason is Reason.WORKSPACE_NOT_FOUND:
             return Verdict.release(f"the workspace is gone, and {what} with it")
+        if isinstance(failure, Recoverable) and failure.status == 409:  # busy with another operation
+            return Verdict.not_ready(
+                Reason.DELETING,
+                f"waiting for Azure to finish the operation in flight on {what} before deleting it",
+                requeue_after=POLL_OPERATION.delay(attempt),
+            )
         verdict = failure_verdict(adapter, obj, failure, attempt, f"deleting {what}", hold=False)
         if verdict.requeue_after is None:
             return _stuck(f"{verdict.message}; fix that, or {DETACH_HINT}", attempt)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -18,11 +19,29 @@ from azureml_operator.reconcilers.context import SecretNotOwned
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
 
 
-def _decode(data: dict[str, str] | None) -> dict[str, str]:
+class _CustomObjectMeta(TypedDict, total=False):
+    name: str
+    namespace: str  # absent on cluster-scoped objects
+    uid: str
+
+
+class _CustomObject(TypedDict, total=False):
+    """The little of a custom object's JSON read here (the client returns it untyped)."""
+
+    metadata: _CustomObjectMeta
+    status: dict[str, Any]
+
+
+class _CustomObjectList(TypedDict, total=False):
+    items: list[_CustomObject]
+
+
+def _decode(data: Mapping[str, str | bytes] | None) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (data or {}).items()}
 
 
-def _encode(data: dict[str, str]) -> dict[str, str]:
+def _encode(data: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Secret `data` as the wire has it, in the value type `V1Secret.data` declares."""
     return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
 
 
@@ -58,13 +77,18 @@ class KubeApi:
                     raise
                 body = client.V1Secret(
                     metadata=client.V1ObjectMeta(
-                        name=name, namespace=namespace, labels=dict(MANAGED_BY), owner_references=[owner]
+                        name=name,
+                        namespace=namespace,
+                        labels=dict(MANAGED_BY),
+                        # What V1ObjectMeta does with a dict item anyway, spelled out for the types.
+                        owner_references=[client.V1OwnerReference.model_validate(owner)],
                     ),
                     type="Opaque",
                     data=_encode(data),
                 )
                 self._core.create_namespaced_secret(namespace, body)
                 return "created"
+            assert secret.metadata is not None  # the API server always returns it
             refs = secret.metadata.owner_references or []
             if not any(ref.uid == owner["uid"] for ref in refs):
                 raise SecretNotOwned(
@@ -97,7 +121,10 @@ class KubeApi:
 
         def read() -> str | None:
             try:
-                obj = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+                obj = cast(
+                    _CustomObject,
+                    self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
+                )
             except ApiException as err:
                 if err.status == 404:
                     return None
@@ -111,7 +138,7 @@ class KubeApi:
         records `arm_id`. Raises when the operator may not list the whole cluster."""
 
         def scan() -> list[tuple[str, str, str]]:
-            listed = self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+            listed = cast(_CustomObjectList, self._custom.list_cluster_custom_object(GROUP, VERSION, plural))
             wanted = arm_id.lower()
             return [
                 (o["metadata"].get("namespace", ""), o["metadata"]["name"], o["metadata"]["uid"])
@@ -132,6 +159,7 @@ class KubeApi:
                 if err.status == 404:
                     return
                 raise
+            assert secret.metadata is not None  # the API server always returns it
             current = list(secret.metadata.finalizers or [])
             if (finalizer in current) == present:
                 return

@@ -28,12 +28,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples
 	$(BIN)/ruff format --check operator standins tests examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Regenerate crds/ from the pydantic models (a test fails when they are stale).
 crds: $(STAMP)
@@ -44,4 +46,4 @@ simulator: $(STAMP)
 	$(BIN)/azureml-standins simulator --port 8443 --cert-dir .sim --state-file .sim/state.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache build *.egg-info operator/*.egg-info standins/*.egg-info standins/build
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .mypy_cache build *.egg-info operator/*.egg-info standins/*.egg-info standins/build

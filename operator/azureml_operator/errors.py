@@ -48,8 +48,16 @@ class Recoverable(AzureFailure):
 class Throttled(Recoverable):
     reason = Reason.THROTTLED
 
-    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        reason: Reason | None = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, code=code, status=status)
         self.retry_after = retry_after
 
 

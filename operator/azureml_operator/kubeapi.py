@@ -9,9 +9,9 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -20,6 +20,25 @@ from azureml_operator.api.common import GROUP, VERSION
 from azureml_operator.reconcilers.context import ObjectGone, SecretNotOwned, SecretNotText
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
+
+
+class _CustomObjectMeta(TypedDict, total=False):
+    name: str
+    namespace: str  # absent on cluster-scoped objects
+    uid: str
+
+
+class _CustomObject(TypedDict, total=False):
+    """The little of a custom object's JSON read here (the client returns it untyped)."""
+
+    metadata: _CustomObjectMeta
+    status: dict[str, Any]
+
+
+class _CustomObjectList(TypedDict, total=False):
+    items: list[_CustomObject]
+
+
 _CONFLICT_RETRIES = 3
 
 
@@ -66,7 +85,7 @@ def _refused(doing: str) -> Iterator[None]:
         raise KubeRequestFailed(doing, err) from None
 
 
-def _raw(data: dict[str, str] | None) -> dict[str, bytes | None]:
+def _raw(data: Mapping[str, str | bytes] | None) -> dict[str, bytes | None]:
     """Secret data as the bytes it holds (None: not even base64, which a real server never sends)."""
     raw: dict[str, bytes | None] = {}
     for key, value in (data or {}).items():
@@ -77,7 +96,7 @@ def _raw(data: dict[str, str] | None) -> dict[str, bytes | None]:
     return raw
 
 
-def _decode(namespace: str, name: str, data: dict[str, str] | None) -> dict[str, str]:
+def _decode(namespace: str, name: str, data: Mapping[str, str | bytes] | None) -> dict[str, str]:
     text: dict[str, str] = {}
     bad: list[str] = []
     for key, value in _raw(data).items():
@@ -92,7 +111,8 @@ def _decode(namespace: str, name: str, data: dict[str, str] | None) -> dict[str,
     return text
 
 
-def _encode(data: dict[str, str]) -> dict[str, str]:
+def _encode(data: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Secret `data` as the wire has it, in the value type `V1Secret.data` declares."""
     return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
 
 
@@ -140,7 +160,10 @@ class KubeApi:
                         raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
                     body = client.V1Secret(
                         metadata=client.V1ObjectMeta(
-                            name=name, namespace=namespace, labels=dict(MANAGED_BY), owner_references=[owner]
+                            name=name,
+                            namespace=namespace,
+                            labels=dict(MANAGED_BY),
+                            owner_references=[client.V1OwnerReference.model_validate(owner)],
                         ),
                         type="Opaque",
                         data=_encode(data),
@@ -152,6 +175,7 @@ class KubeApi:
                             continue
                         raise KubeRequestFailed(f"creating Secret {namespace}/{name}", err) from None
                     return "created"
+                assert secret.metadata is not None  # the API server always returns it
                 refs = secret.metadata.owner_references or []
                 if not any(ref.uid == owner["uid"] for ref in refs):
                     raise SecretNotOwned(
@@ -204,7 +228,10 @@ class KubeApi:
 
         def read() -> str | None:
             try:
-                obj = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+                obj = cast(
+                    _CustomObject,
+                    self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
+                )
             except ApiException as err:
                 if err.status == 404:
                     return None
@@ -219,7 +246,9 @@ class KubeApi:
 
         def scan() -> list[tuple[str, str, str]]:
             with _refused(f"listing {plural} in all namespaces"):
-                listed = self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+                listed = cast(
+                    _CustomObjectList, self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+                )
             wanted = arm_id.lower()
             return [
                 (o["metadata"].get("namespace", ""), o["metadata"]["name"], o["metadata"]["uid"])
@@ -240,6 +269,7 @@ class KubeApi:
                 if err.status == 404:
                     return
                 raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
+            assert secret.metadata is not None  # the API server always returns it
             current = list(secret.metadata.finalizers or [])
             if (finalizer in current) == present:
                 return

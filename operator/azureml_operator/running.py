@@ -17,7 +17,7 @@ from azureml_operator import settings as settings_mod
 log = logging.getLogger("azureml_operator")
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "run",
         help="run the operator against the cluster in KUBECONFIG (or in-cluster)",
@@ -96,7 +96,7 @@ async def operate(settings: settings_mod.Settings) -> None:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> Any:
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     wiring.register(registry, settings)

@@ -123,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
     parser.add_argument(
         "--dev-credential",
         action="store_true",
-        default=default("DEV_CREDENTIAL", "").lower() in ("1", "true", "yes"),
+        default=(default("DEV_CREDENTIAL") or "").lower() in ("1", "true", "yes"),
         help="use a static development token as the operator's identity (loopback ARM endpoints only)",
     )
     parser.set_defaults(

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -96,7 +96,10 @@ def post(body: Mapping[str, Any], events: list[Event]) -> None:
             event.reason,
             event.message,
         )
-        kopf.event(target, type=event.type, reason=event.reason, message=event.message[:1024])
+        # kopf only reads the body as a mapping; its annotation is narrower than that.
+        kopf.event(
+            cast(kopf.Body, target), type=event.type, reason=event.reason, message=event.message[:1024]
+        )
 
 
 def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:

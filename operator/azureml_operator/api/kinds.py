@@ -8,7 +8,7 @@ new module and nothing else here changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,13 +18,23 @@ from azureml_operator.errors import InvalidSpec
 READY_PATH = '.status.conditions[?(@.type=="Ready")].status'
 
 
+class PrinterColumn(TypedDict):
+    """One `additionalPrinterColumns` entry of a CRD version (wire names)."""
+
+    name: str
+    type: str
+    jsonPath: str
+    priority: NotRequired[int]
+    description: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class KindInfo:
     kind: str
     plural: str
     short_names: tuple[str, ...]
     model: type[BaseModel]
-    columns: tuple[dict[str, Any], ...]
+    columns: tuple[PrinterColumn, ...]
     root_rules: tuple[dict[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -72,8 +82,8 @@ def describe_validation_error(err: ValidationError, root: str) -> str:
 
 def column(
     name: str, path: str, *, type_: str = "string", priority: int = 0, description: str = ""
-) -> dict[str, Any]:
-    col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
+) -> PrinterColumn:
+    col: PrinterColumn = {"name": name, "type": type_, "jsonPath": path}
     if priority:
         col["priority"] = priority
     if description:

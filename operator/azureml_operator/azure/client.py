@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from azureml_operator.api.common import GROUP
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
 
 ARM_PROVIDER = "Microsoft.MachineLearningServices"
 # Tags the operator puts on what it creates (where Azure allows tags): who owns the resource, so an
@@ -100,13 +103,26 @@ def is_in_progress(state: str | None) -> bool:
     return (state or "").replace("_", "").lower() in IN_PROGRESS_STATES
 
 
+class ArmRequests(Protocol):
+    """Plain ARM requests (`mlclient.ArmRest`): JSON in, the parsed JSON body (or None) out."""
+
+    def request(self, method: str, path: str, api_version: str, body: Any = None) -> Any: ...
+
+
 class Connection(Protocol):
     """One workspace, reached with one credential; shared by every object that uses them. The
     per-kind modules of this package make their calls through it, and only through `call`."""
 
-    target: WorkspaceTarget
-    ml: Any  # the azure-ai-ml MLClient
-    rest: Any  # plain ARM requests, for where the SDK loses information
+    @property
+    def target(self) -> WorkspaceTarget: ...
+
+    @property
+    def ml(self) -> MLClient: ...
+
+    @property
+    def rest(self) -> ArmRequests:
+        """Plain ARM requests, for where the SDK loses information."""
+        ...
 
     async def call(self, method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 

@@ -94,7 +94,7 @@ class SdkWorkspaceClient:
         self.target = target
         self._limiter = limiter
         self._executor = executor
-        self.ml: Any = MLClient(
+        self.ml = MLClient(
             credential,
             target.subscription_id,
             target.resource_group,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -53,7 +53,7 @@ class _Bucket:
 class ArmRateLimiter:
     buckets: dict[str, BucketSpec] = field(default_factory=lambda: dict(ARM_BUCKETS))
     clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = asyncio.sleep
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     _state: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)
 
@@ -65,7 +65,7 @@ class ArmRateLimiter:
             now = self.clock()
             pause = self._paused_until.get(key[0], 0.0) - now
             if pause > 0:
-                await self.sleep(pause)  # type: ignore[misc]
+                await self.sleep(pause)
                 waited += pause
                 continue
             bucket = self._state.get(key)
@@ -75,7 +75,7 @@ class ArmRateLimiter:
             delay = bucket.wait_for_token(now)
             if delay == 0.0:
                 return waited
-            await self.sleep(delay)  # type: ignore[misc]
+            await self.sleep(delay)
             waited += delay
 
     def throttled(self, subscription: str, retry_after: float) -> None:

@@ -87,8 +87,8 @@ class Backoff:
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Exponential in `attempt`, capped, with ±20 % jitter so that objects created together
         do not poll Azure together."""
-        raw = min(self.cap, self.base * (2 ** max(0, min(attempt, 16))))
-        return round(raw * (rng or random).uniform(0.8, 1.2), 2)
+        raw = min(self.cap, self.base * (2.0 ** max(0, min(attempt, 16))))
+        return round(raw * (rng.uniform if rng is not None else random.uniform)(0.8, 1.2), 2)
 
 
 POLL_OPERATION = Backoff(base=2.0, cap=30.0)  # an Azure operation is in flight

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from azureml_operator import conditions
 from azureml_operator.api.common import API_VERSION
 
 
@@ -53,7 +54,7 @@ def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str
     meta = body.get("metadata") or {}
     spec = dict(body.get("spec") or {})
     status = body.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready = conditions.get(status.get("conditions")) or {}
     claim = status.get("azureResourceId")
     entry = Indexed(
         kind=kind,

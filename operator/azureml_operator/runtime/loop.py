@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from azureml_operator import conditions
 from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG
 from azureml_operator.conditions import Reason, is_transient
 from azureml_operator.errors import AzureFailure, InvalidSpec, Recoverable, Terminal, Throttled
@@ -242,8 +243,7 @@ async def tagged_owner_alive(adapter: Adapter, tags: dict[str, str], uid: str, c
 
 
 def was_ready(obj: Obj) -> bool:
-    ready = next((c for c in obj.status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    return ready.get("status") == "True"
+    return conditions.is_ready(obj.status.get("conditions"))
 
 
 def failure_verdict(
@@ -253,7 +253,7 @@ def failure_verdict(
     drift check). The message always carries what Azure said. With `hold`, a Ready object keeps its
     status through its first transient failures."""
     throttled = isinstance(failure, Throttled)
-    if throttled:
+    if isinstance(failure, Throttled):
         delay = failure.retry_after
         verdict = Verdict.not_ready(
             Reason.THROTTLED, f"Azure throttled {what}; retrying in {delay:.0f} s", requeue_after=delay

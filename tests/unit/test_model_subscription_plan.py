@@ -13,10 +13,9 @@ from azureml_operator.kinds.model_subscription import (
     needs_subscription,
     plan,
     registry_of,
-    same_model,
     status_fields,
 )
-from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, Ownership
+from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, Ownership, same_model
 
 LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
 MISTRAL = "azureml://registries/azureml-mistral/models/Mistral-large"

@@ -18,7 +18,16 @@ from azureml_operator.azure import subscriptions
 from azureml_operator.azure.client import Connection, ObservedSubscription, is_in_progress
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome
-from azureml_operator.reconcilers.common import POLL_OPERATION, RETRY_UNAVAILABLE, Event, Ownership
+from azureml_operator.reconcilers.common import (
+    POLL_OPERATION,
+    RETRY_UNAVAILABLE,
+    Event,
+    Ownership,
+    azure_reports,
+    has_failed,
+    not_ours,
+    same_model,
+)
 from azureml_operator.reconcilers.context import Context
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
@@ -37,10 +46,6 @@ def registry_of(model_id: str) -> str:
 
 def needs_subscription(model_id: str) -> bool:
     return registry_of(model_id) != MICROSOFT_REGISTRY
-
-
-def same_model(a: str, b: str) -> bool:
-    return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
 class Action(Enum):
@@ -74,15 +79,11 @@ def plan(*, model_id: str, name: str, observed: ObservedSubscription | None, own
             f"not {model_id}; choose another spec.subscriptionName",
         )
     if owner is Ownership.FOREIGN:
-        return Plan(
-            Action.CONFLICT,
-            f"Marketplace subscription {name} already exists in the workspace and was not created by this "
-            'object; annotate it with azureml.dev/adopt: "true" to take it over',
-        )
+        return Plan(Action.CONFLICT, not_ours(f"Marketplace subscription {name}", "the workspace"))
     if is_in_progress(observed.provisioning_state):
-        return Plan(Action.WAIT, f"Azure reports provisioningState {observed.provisioning_state}")
-    if (observed.provisioning_state or "").lower() in ("failed", "canceled"):
-        return Plan(Action.FAILED, f"Azure reports provisioningState {observed.provisioning_state}")
+        return Plan(Action.WAIT, azure_reports(observed.provisioning_state))
+    if has_failed(observed.provisioning_state):
+        return Plan(Action.FAILED, azure_reports(observed.provisioning_state))
     if (observed.subscription_status or "").lower() != "subscribed":
         return Plan(
             Action.INACTIVE,

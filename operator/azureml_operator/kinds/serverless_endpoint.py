@@ -18,9 +18,18 @@ from azureml_operator.azure.client import (
     is_in_progress,
 )
 from azureml_operator.conditions import Reason
-from azureml_operator.kinds.model_subscription import same_model
 from azureml_operator.reconcilers.adapters import Adapter, Decision, Dependency, Effect, Observation, Outcome
-from azureml_operator.reconcilers.common import POLL_OPERATION, WAIT_DEPENDENCY, Event, Ownership, Verdict
+from azureml_operator.reconcilers.common import (
+    POLL_OPERATION,
+    WAIT_DEPENDENCY,
+    Event,
+    Ownership,
+    Verdict,
+    azure_reports,
+    has_failed,
+    not_ours,
+    same_model,
+)
 from azureml_operator.reconcilers.context import Context, SecretNotOwned
 from azureml_operator.reconcilers.lookups import Indexed, ref_name
 from azureml_operator.reconcilers.objects import Obj
@@ -94,11 +103,8 @@ def plan(
     if observed is None:
         return Plan(Action.CREATE, f"creating serverless endpoint {name} for {want.model_id}")
     if owner is Ownership.FOREIGN:
-        return Plan(
-            Action.CONFLICT,
-            f"serverless endpoint {name} already exists in Azure and was not created by this object; "
-            'annotate it with azureml.dev/adopt: "true" to take it over, or choose another spec.endpointName',
-        )
+        what = f"serverless endpoint {name}"
+        return Plan(Action.CONFLICT, not_ours(what, "Azure", ", or choose another spec.endpointName"))
     if not same_model(observed.model_id, want.model_id):
         return Plan(
             Action.CONFLICT,
@@ -106,8 +112,8 @@ def plan(
             "the model of an endpoint cannot change: delete it in Azure or choose another spec.endpointName",
         )
     if is_in_progress(observed.provisioning_state):
-        return Plan(Action.WAIT, f"Azure reports provisioningState {observed.provisioning_state}")
-    failed = (observed.provisioning_state or "").lower() in ("failed", "canceled")
+        return Plan(Action.WAIT, azure_reports(observed.provisioning_state))
+    failed = has_failed(observed.provisioning_state)
     if failed and not spec_changed_since_failure:
         return Plan(
             Action.FAILED,

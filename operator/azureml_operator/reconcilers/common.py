@@ -79,6 +79,27 @@ def ownership(
     return Ownership.ADOPT if adopt else Ownership.FOREIGN
 
 
+def same_model(a: str, b: str) -> bool:
+    """Registry model ids compare ignoring case and a trailing slash, as Azure does."""
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
+
+
+def not_ours(what: str, where: str, alternative: str = "") -> str:
+    """The Conflict message for a resource found under the object's name that it did not create."""
+    return (
+        f"{what} already exists in {where} and was not created by this object; annotate it with "
+        f'{ADOPT_ANNOTATION}: "true" to take it over{alternative}'
+    )
+
+
+def has_failed(provisioning_state: str | None) -> bool:
+    return (provisioning_state or "").lower() in ("failed", "canceled")
+
+
+def azure_reports(provisioning_state: str | None) -> str:
+    return f"Azure reports provisioningState {provisioning_state}"
+
+
 @dataclass(frozen=True)
 class Backoff:
     base: float

@@ -27,6 +27,10 @@ class Blocked(Exception):
         self.verdict = verdict
 
 
+def waiting(reason: Reason, message: str, attempt: int) -> Blocked:
+    return Blocked(Verdict.not_ready(reason, message, requeue_after=WAIT_DEPENDENCY.delay(attempt)))
+
+
 @dataclass(frozen=True)
 class ResolvedWorkspace:
     name: str | None  # the Workspace object's name; None for the operator's default workspace
@@ -50,12 +54,8 @@ async def by_reference(ref: str | None, namespace: str, ctx: Context, attempt: i
         )
     entry = ctx.lookups.get("Workspace", namespace, ref)
     if entry is None:
-        raise Blocked(
-            Verdict.not_ready(
-                Reason.WAITING_FOR_WORKSPACE,
-                f"Workspace {ref} does not exist in namespace {namespace}",
-                requeue_after=WAIT_DEPENDENCY.delay(attempt),
-            )
+        raise waiting(
+            Reason.WAITING_FOR_WORKSPACE, f"Workspace {ref} does not exist in namespace {namespace}", attempt
         )
     try:
         spec = WorkspaceSpec.model_validate(dict(entry.spec))
@@ -84,12 +84,9 @@ async def from_spec(
     secret_name = cred.secret_ref.name
 
     def blocked(problem: str) -> Blocked:
-        return Blocked(
-            Verdict.not_ready(
-                Reason.INVALID_SPEC,
-                f"credential Secret {secret_name} (Workspace {name}){problem}",
-                requeue_after=WAIT_DEPENDENCY.delay(attempt),
-            )
+        # Retried by itself: the Secret may appear or be fixed without a change to this object.
+        return waiting(
+            Reason.INVALID_SPEC, f"credential Secret {secret_name} (Workspace {name}){problem}", attempt
         )
 
     try:

@@ -185,3 +185,16 @@ def test_a_failed_operation_is_reported_and_a_spec_change_retries_it(
     assert in_azure["properties"]["contentSafety"]["contentSafetyStatus"] == "Disabled"
     assert count(stats(sim), "PUT serverlessEndpoints") == 2
     assert cluster.secret("phi-keys") is not None
+
+
+def test_an_outage_is_read_on_one_schedule_not_two(cluster: Cluster, sim: SimulatorProcess) -> None:
+    """Retries and the drift check are one schedule per object: during an outage the reads follow
+    the back-off (5 s doubling), not the back-off plus every drift interval (3 s here)."""
+    sim.admin("POST", "faults", {"method": "GET", "resourceType": "serverlessEndpoints", "status": 503})
+    before = count(stats(sim), "GET serverlessEndpoints")
+    cluster.apply(manifest(KIND, "phi", {"modelId": PHI}))
+    cluster.wait_reason(KIND, "phi", "AzureUnavailable", timeout=10)
+    time.sleep(20)
+    gets = count(stats(sim), "GET serverlessEndpoints") - before
+    # Back-off alone: t = 0, ~5, ~15 (±20 %), so 3 or 4. Two clocks would add ~6 drift reads.
+    assert 2 <= gets <= 4, f"{gets} GETs in ~20 s\n{cluster.log()[-3000:]}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from azureml_operator.conditions import Reason
-from azureml_operator.reconcilers.common import Event, Verdict
+from azureml_operator.reconcilers.common import Event, ExtraCondition, Finality, Verdict
 from azureml_operator.reconcilers.status import next_status
 
 T0 = "2026-01-01T00:00:00Z"
@@ -213,3 +213,29 @@ def test_a_new_generation_is_recorded_even_when_nothing_else_changed() -> None:
     assert patch["conditions"][0]["observedGeneration"] == 2
     assert patch["conditions"][0]["lastTransitionTime"] == T0
     assert events == []
+
+
+def test_a_kind_may_report_conditions_beside_ready_with_their_own_transitions() -> None:
+    verdict = Verdict.not_ready(Reason.CREATING, "endpoint provisioned; traffic pending", requeue_after=2.0)
+    verdict.conditions.append(ExtraCondition("Provisioned", "True", "Succeeded", "endpoint is up"))
+    patch, _ = next_status({}, verdict, 3, now="2026-01-01T00:00:00Z")
+    by_type = {c["type"]: c for c in patch["conditions"]}
+    assert patch["conditions"][0]["type"] == "Ready"  # Ready stays first: the summary
+    assert by_type["Provisioned"]["status"] == "True" and by_type["Provisioned"]["observedGeneration"] == 3
+    again, _ = next_status(
+        {"conditions": patch["conditions"], "observedGeneration": 3}, verdict, 3, now="2026-02-02T00:00:00Z"
+    )
+    assert "conditions" not in again  # nothing changed, nothing written
+
+
+def test_keep_status_writes_nothing_but_still_posts_the_verdicts_events() -> None:
+    verdict = Verdict.not_ready(Reason.AZURE_UNAVAILABLE, "503", requeue_after=5.0)
+    verdict.keep_status = True
+    verdict.events.append(Event("Normal", "X", "x"))
+    patch, events = next_status({"conditions": []}, verdict, 1)
+    assert patch == {} and [e.reason for e in events] == ["X"]
+
+
+def test_a_requeue_without_a_delay_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Verdict("False", Reason.CREATING, "x", finality=Finality.REQUEUE)

@@ -25,6 +25,7 @@ PLURALS = {
     "Workspace": "workspaces",
     "ModelSubscription": "modelsubscriptions",
     "ServerlessEndpoint": "serverlessendpoints",
+    "DataAsset": "dataassets",
 }
 T = TypeVar("T")
 

@@ -141,3 +141,23 @@ def pascal(value: Any) -> str | None:
     if "_" not in text and text[:1].isupper():
         return text
     return "".join(part[:1].upper() + part[1:] for part in text.split("_"))
+
+
+@dataclass(frozen=True)
+class DesiredData:
+    """A data asset version as the operator registers it."""
+
+    data_type: str  # uri_file | uri_folder
+    path: str
+    description: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ObservedData:
+    id: str
+    data_type: str | None
+    path: str | None
+    description: str | None
+    archived: bool
+    tags: dict[str, str] = field(default_factory=dict)

@@ -166,6 +166,10 @@ class Adapter:
     async def update(self, api: Any, name: str, desired: Any, observed: Any) -> None:
         raise NotImplementedError
 
+    def gone(self, observed: Any) -> bool:
+        """Whether what Azure still shows counts as deleted (an archived data asset version)."""
+        return False
+
     async def delete(self, api: Any, name: str) -> None:
         await api.begin_delete(name)
 

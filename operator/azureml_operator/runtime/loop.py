@@ -344,6 +344,8 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
         observed = await adapter.read(api, name)
         if observed is None:
             return Verdict.release(f"{what} is gone")
+        if adapter.gone(observed):
+            return Verdict.release(f"{what} is retired in Azure")
         if await owner_of(adapter, obj, observed, ctx, adopt=False) is not Ownership.OURS:
             return Verdict.release(f"{what} was not created by this object: left alone")
         verdict = Verdict.not_ready(

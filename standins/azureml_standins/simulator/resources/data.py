@@ -235,6 +235,7 @@ class DataVersions(Kind):
     type_name = "data/versions"
     arm_type = "Microsoft.MachineLearningServices/workspaces/data/versions"
     display = "data asset version"
+    # UNVERIFIED: names and versions compare case-insensitively, as ARM ids do (the spec says nothing).
 
     def container(self, ctx: Ctx) -> Resource | None:
         return self.sim.state.resources.get(_container_key(ctx.ws.id, ctx.path.names[0] or ""))
@@ -245,6 +246,7 @@ class DataVersions(Kind):
         return bool(res.properties["isArchived"]) or bool(container and container.properties["isArchived"])
 
     def not_found(self, ctx: Ctx) -> ArmError:
+        # UNVERIFIED: code and wording; ResourceNotFound as for every other missing resource here.
         return ArmError(
             404,
             "ResourceNotFound",
@@ -305,6 +307,7 @@ class DataVersions(Kind):
         raise _no_delete(f"Data asset '{ctx.path.names[0]}' version '{res.name}'")
 
     def list_items(self, ctx: Ctx) -> list[Resource]:
+        # UNVERIFIED: oldest first, and an empty list (not 404) for a data asset that does not exist.
         view = _list_view(ctx)
         items = sorted(super().list_items(ctx), key=lambda r: (r.created_at, r.name))
         return [r for r in items if _visible(view, self.archived(r))]

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 import requests
-from azure.ai.ml.constants import ListViewType
+from azure.ai.ml.constants import AssetTypes, ListViewType
 from azure.ai.ml.constants._finetuning import FineTuningTaskType
+from azure.ai.ml.entities import Data
 from azure.ai.ml.finetuning import create_finetuning_job
 from azure.core.exceptions import ResourceNotFoundError
 from sdk_errors import expect_arm_error
@@ -116,6 +117,10 @@ def run_to_end(ml: Any, sim: Any, name: str, step: float = 3600, limit: int = 20
 def assert_not_created(ml: Any, name: str) -> None:
     with pytest.raises(ResourceNotFoundError):
         ml.jobs.get(name)
+
+
+def register_data(ml: Any, name: str, version: str, path: str = TRAIN) -> Any:
+    return ml.data.create_or_update(Data(name=name, version=version, type=AssetTypes.URI_FILE, path=path))
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -348,6 +353,80 @@ def test_invalid_job_name_is_refused(sim) -> None:
     expect_rest_error(resp, 400, "UserError", "name '-bad-name' is invalid")
 
 
+# -- data assets as inputs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("which", "field"), [("training", "trainingData"), ("validation", "validationData")])
+def test_job_naming_a_missing_data_asset_is_refused(ml, which: str, field: str) -> None:
+    # The SDK turns azureml:chat-train:1 into the ARM id {ws}/data/chat-train/versions/1 without HTTP;
+    # the service checks at submission that the asset exists in the workspace.
+    job = ft_job("ft-nodata", **{f"{which}_data": "azureml:chat-train:1"})
+    err = expect_arm_error(
+        lambda: ml.jobs.create_or_update(job),
+        404,
+        "UserError",
+        f"^Data asset 'chat-train' version '1' referenced by 'properties.fineTuningDetails.{field}.uri' "
+        "was not found in workspace 'ws-sim'.",
+    )
+    assert err.error.target == f"properties.fineTuningDetails.{field}.uri"
+    assert_not_created(ml, "ft-nodata")
+
+
+def test_job_naming_a_registered_data_asset_is_accepted(ml, sim) -> None:
+    register_data(ml, "chat-train", "1")
+    register_data(ml, "chat-valid", "3", path=VALID)
+    job = ml.jobs.create_or_update(
+        ft_job("ft-data", training_data="azureml:chat-train:1", validation_data="azureml:chat-valid:3")
+    )
+    assert job.status == "NotStarted"
+    sent = arm(sim, "GET", jobs_url(sim, "ft-data")).json()["properties"]["fineTuningDetails"]
+    ws = jobs_url(sim).split(sim.base_url)[1].rsplit("/jobs", 1)[0]
+    assert sent["trainingData"]["uri"] == f"{ws}/data/chat-train/versions/1"
+    assert sent["validationData"]["uri"] == f"{ws}/data/chat-valid/versions/3"
+    assert run_to_end(ml, sim, "ft-data").status == "Completed"
+
+
+def test_only_the_named_version_counts(ml) -> None:
+    register_data(ml, "chat-train", "1")
+    expect_arm_error(
+        lambda: ml.jobs.create_or_update(ft_job("ft-v2data", training_data="azureml:chat-train:2")),
+        404,
+        "UserError",
+        "Data asset 'chat-train' version '2' referenced by",
+    )
+
+
+def test_archived_data_asset_is_still_usable(ml) -> None:
+    # "You can still continue to reference and use an archived data asset in your workflows."
+    register_data(ml, "chat-train", "1")
+    ml.data.archive("chat-train")
+    assert ml.jobs.create_or_update(ft_job("ft-archived", training_data="azureml:chat-train:1")).name == (
+        "ft-archived"
+    )
+
+
+def test_data_asset_of_another_workspace_is_not_found(ml, sim) -> None:
+    register_data(ml, "chat-train", "1")
+    other = jobs_url(sim).split(sim.base_url)[1].replace("/workspaces/ws-sim/jobs", "/workspaces/ws-other")
+    body = rest_body(trainingData={"jobInputType": "uri_file", "uri": f"{other}/data/chat-train/versions/1"})
+    resp = arm(sim, "PUT", jobs_url(sim, "ft-otherws"), body)
+    expect_rest_error(resp, 404, "UserError", "was not found in workspace 'ws-sim'")
+    assert_not_created(ml, "ft-otherws")
+
+
+def test_short_asset_reference_over_rest_is_checked_too(sim, ml) -> None:
+    body = rest_body(trainingData={"jobInputType": "uri_file", "uri": "azureml:chat-train:1"})
+    resp = arm(sim, "PUT", jobs_url(sim, "ft-short"), body)
+    expect_rest_error(resp, 404, "UserError", "Data asset 'chat-train' version '1'")
+    register_data(ml, "chat-train", "1")
+    assert arm(sim, "PUT", jobs_url(sim, "ft-short"), body).status_code == 201
+
+
+def test_datastore_and_https_uris_need_no_registration(ml) -> None:
+    job = ft_job("ft-uris", training_data="https://example.com/ft/train.jsonl", validation_data=VALID)
+    assert ml.jobs.create_or_update(job).status == "NotStarted"
+
+
 # -- failures ----------------------------------------------------------------------------------
 
 
@@ -366,6 +445,7 @@ def test_data_that_is_not_jsonl_fails_the_job(ml, sim, which: str) -> None:
 
 def test_registered_data_asset_counts_as_jsonl(ml, sim) -> None:
     # A data asset reference cannot be judged by its name: it is not failed for lack of ".jsonl".
+    register_data(ml, "chat-train", "1")
     ml.jobs.create_or_update(ft_job("ft-asset", training_data="azureml:chat-train:1"))
     assert run_to_end(ml, sim, "ft-asset").status == "Completed"
 

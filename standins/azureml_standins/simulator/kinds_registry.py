@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from azureml_standins.simulator.kinds import Kind
+from azureml_standins.simulator.resources.data import DataContainers, DataVersions
 from azureml_standins.simulator.resources.jobs import Jobs, Models, ModelVersions
 from azureml_standins.simulator.resources.marketplace import MarketplaceSubscriptions
 from azureml_standins.simulator.resources.online import OnlineDeployments, OnlineEndpoints
@@ -21,6 +22,8 @@ KINDS: tuple[type[Kind], ...] = (
     Jobs,
     Models,
     ModelVersions,
+    DataContainers,
+    DataVersions,
 )
 
 

@@ -22,9 +22,11 @@ CHILD_TYPES: dict[tuple[str, ...], dict[str, str]] = {
         "onlineendpoints": "onlineEndpoints",
         "jobs": "jobs",
         "models": "models",
+        "data": "data",
     },
     ("onlineEndpoints",): {"deployments": "deployments"},
     ("models",): {"versions": "versions"},
+    ("data",): {"versions": "versions"},
 }
 
 ACTIONS: dict[tuple[str, ...], dict[str, str]] = {

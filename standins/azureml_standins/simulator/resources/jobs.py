@@ -1,5 +1,8 @@
 """`workspaces/{ws}/jobs` with `jobType: FineTuning`: fine-tune a catalog model on JSONL data.
 
+Training and validation data are datastore or https URIs, or registered data assets (the ARM id the
+SDK makes of `azureml:<name>:<version>`), which must exist in the job's workspace at submission.
+
 A job walks NotStarted -> Queued -> Running -> Completed on a clock (or Failed, or Canceled after a
 cancel); on completion its output model is registered in the workspace and reported in
 `outputs.registered_model` the way the SDK reads it. PUT is synchronous (no LRO); cancel is a
@@ -17,6 +20,7 @@ from azureml_standins.simulator import catalog, validate
 from azureml_standins.simulator.errors import ArmError, user_error
 from azureml_standins.simulator.kinds import Kind
 from azureml_standins.simulator.messages import Ctx, Reply
+from azureml_standins.simulator.resources.data import referenced_data_asset
 from azureml_standins.simulator.state import Resource
 
 TASK_TYPES = (
@@ -147,6 +151,11 @@ class Jobs(Kind):
             )
         training = _data_input(details, "trainingData", required=True)
         validation = _data_input(details, "validationData", required=False)
+        for key, data in (("trainingData", training), ("validationData", validation)):
+            # A workspace data asset must exist when the job is submitted; datastore and https URIs
+            # are only read once the job runs.
+            if data is not None:
+                referenced_data_asset(self.sim, ctx, data["uri"], target=f"{parent}.{key}.uri")
         hyper = validate.str_map(details, "hyperParameters", parent)
         epochs = _check_hyperparameters(hyper)
         outputs = validate.obj(props, "outputs", "properties") or {}

@@ -134,3 +134,11 @@ def test_a_data_asset_version_cannot_change_but_its_deletion_policy_can() -> Non
 )
 def test_a_data_asset_that_cannot_be_registered_is_refused(spec: dict[str, Any], fragment: str) -> None:
     assert any(fragment in e for e in admission.validate(DATA_CRD, data(**spec)))
+
+
+def test_a_dotted_object_name_needs_an_asset_name() -> None:
+    obj = data()
+    obj["metadata"]["name"] = "chat.train"
+    assert any("not a valid data asset name" in e for e in admission.validate(DATA_CRD, obj))
+    obj["spec"]["assetName"] = "chat-train"
+    assert admission.validate(DATA_CRD, obj) == []

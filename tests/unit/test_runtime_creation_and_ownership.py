@@ -417,3 +417,17 @@ async def test_a_setting_changed_in_azure_is_put_back_keeping_others_tags() -> N
     assert put.args[1].content_safety == "Enabled"
     assert put.args[1].tags == {**owner_tags(ep), "cost-center": "42"}
     assert h.kube.patches == []
+
+
+async def test_adopting_what_is_a_conflict_takes_nothing_over() -> None:
+    h = Harness()
+    h.subscriptions.add("llama-sub", MISTRAL)  # a subscription for another model, no object's
+    sub = subscription("llama-sub", annotations=adopt())
+    verdict = await h.reconcile(sub)
+    assert verdict.reason is Reason.CONFLICT
+    assert "azureResourceId" not in verdict.fields and "Adopted" not in event_reasons(verdict)
+    # So deleting the object leaves the stranger's subscription alone.
+    deletion = await h.finalize(
+        subscription("llama-sub", annotations=adopt(), status=verdict.fields, deleting=True)
+    )
+    assert deletion.released and "begin_delete" not in h.subscriptions.methods()

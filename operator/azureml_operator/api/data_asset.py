@@ -16,9 +16,10 @@ from pydantic import Field
 from azureml_operator.api.common import ApiModel, CommonStatus, LocalObjectReference, cel
 from azureml_operator.api.kinds import AGE, READY, KindInfo, column, workspace_ref_immutable
 
-# Azure ML asset names and versions (azure-ml-service-rules.md: names as other workspace assets).
-ASSET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$"
-ASSET_VERSION = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,29}$"
+# Data asset names as the REST spec's pattern (no dots); versions have no pattern in the spec, and
+# the simulator's choice (UNVERIFIED) is taken: dots allowed, up to 255 characters.
+ASSET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$"
+ASSET_VERSION = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$"
 DATA_PATH = r"^(azureml://|https://)\S+$"
 
 
@@ -42,7 +43,7 @@ class DataAssetSpec(ApiModel):
     """Workspace in this namespace; omitted: the operator's default workspace."""
     asset_name: Annotated[str, Field(max_length=255, pattern=ASSET_NAME)] | None = None
     """Name of the data asset in Azure; defaults to metadata.name."""
-    version: Annotated[str, Field(min_length=1, max_length=30, pattern=ASSET_VERSION)]
+    version: Annotated[str, Field(min_length=1, max_length=255, pattern=ASSET_VERSION)]
     """Version of the data asset, e.g. "1"."""
     type: DataType = DataType.URI_FILE
     """uri_file (one file, e.g. a JSONL training set) or uri_folder."""
@@ -99,7 +100,10 @@ KIND = KindInfo(
     ),
     (
         workspace_ref_immutable(),
-        # (metadata.name, a DNS subdomain, is always a valid asset name: no rule needed for it.)
         *(_unchanged(f) for f in ("assetName", "version", "type", "path", "description", "tags")),
+        cel(
+            f"has(self.spec.assetName) || self.metadata.name.matches('{ASSET_NAME}')",
+            f"metadata.name is not a valid data asset name ({ASSET_NAME}: no dots); set spec.assetName",
+        ),
     ),
 )

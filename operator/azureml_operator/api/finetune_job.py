@@ -27,7 +27,7 @@ from azureml_operator.api.serverless_endpoint import ENDPOINT_NAME, ContentSafet
 # A registry model id *with* its version: fine-tuning starts from one exact model.
 VERSIONED_MODEL_ID = r"^azureml://registries/[a-zA-Z0-9][a-zA-Z0-9._-]*/models/[a-zA-Z0-9][a-zA-Z0-9._-]*/versions/[a-zA-Z0-9._-]+$"
 JOB_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$"
-ASSET_ID = r"^azureml:[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}:[a-zA-Z0-9][a-zA-Z0-9._-]{0,29}$"
+ASSET_ID = r"^azureml:[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}:[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}$"
 DATA_URI = r"^(azureml://|https://)\S+$"
 OUTPUT_PREFIX = r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,199}$"
 
@@ -69,7 +69,7 @@ class DataInput(ApiModel):
 
     data_asset_ref: LocalObjectReference | None = None
     """A DataAsset in this namespace; the job waits until it is Ready."""
-    asset_id: Annotated[str, Field(max_length=300, pattern=ASSET_ID)] | None = None
+    asset_id: Annotated[str, Field(max_length=520, pattern=ASSET_ID)] | None = None
     """A data asset registered in the workspace: azureml:<name>:<version>."""
     uri: Annotated[str, Field(max_length=2048, pattern=DATA_URI)] | None = None
     """A JSONL file in a datastore (azureml://datastores/...) or at an https:// URL."""

@@ -98,7 +98,12 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
         return failure_verdict(adapter, obj, failure, attempt, adapter.describe(name))
     # An adoption is made once it is recorded where ownership is read: in the owner tags (put on by
     # an update) where the resource takes tags, else in status.
-    adopted = owner is Ownership.ADOPT and (not adapter.tags_supported or decision.effect is Effect.UPDATE)
+    # A Conflict (e.g. a version that holds other data) takes nothing over.
+    adopted = (
+        owner is Ownership.ADOPT
+        and verdict.reason is not Reason.CONFLICT
+        and (not adapter.tags_supported or decision.effect is Effect.UPDATE)
+    )
     if observed is not None and (owner is Ownership.OURS or adopted):
         verdict.fields.setdefault("azureResourceId", observed.id)
     if adopted and verdict.fields.get("azureResourceId"):

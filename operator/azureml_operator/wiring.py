@@ -106,7 +106,8 @@ def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
     log.exception("%s of %s failed unexpectedly", doing, obj.ref)
     return Verdict.not_ready(
         Reason.AZURE_UNAVAILABLE,
-        f"unexpected error: {type(err).__name__}: {err}"[:512],
+        # One bounded line: an exception's text may be a whole HTTP exchange.
+        " ".join(f"unexpected error: {type(err).__name__}: {err}".split())[:512],
         requeue_after=RETRY_UNAVAILABLE.delay(attempt),
     )
 

@@ -174,3 +174,14 @@ def test_the_classified_message_is_azures_code_and_message() -> None:
     failure = classify(http_error(400, "InvalidTag", "The tag value is too long.\nSee the limits."))
     assert failure.message == "The tag value is too long. See the limits."
     assert failure.code == "InvalidTag"
+
+
+def test_a_404_is_not_found_only_for_a_read_a_write_that_names_something_missing_is_terminal() -> None:
+    err = http_error(
+        404, "UserError", "Data asset 'chat-train' version '1' was not found in workspace 'ws-sim'."
+    )
+    assert isinstance(classify(err), NotFound)
+    assert isinstance(classify(err, "DELETE"), NotFound)  # deleting what is gone is done
+    put = classify(err, "PUT")
+    assert isinstance(put, Terminal) and not isinstance(put, NotFound)
+    assert put.reason is Reason.AZURE_REJECTED and "chat-train" in put.message

@@ -100,11 +100,11 @@ def _code_and_message(err: HttpResponseError) -> tuple[str, str]:
     return code, _first_line(err.message) or f"HTTP {err.status_code or ''} {err.reason or ''}".strip()
 
 
-def classify(err: BaseException) -> AzureFailure:
-    """The operator's view of an exception raised by an Azure call."""
+def classify(err: BaseException, method: str = "GET") -> AzureFailure:
+    """The operator's view of an exception raised by an Azure call made with HTTP `method`."""
     if isinstance(err, AzureFailure):
         return err
-    failure = _classify(err)
+    failure = _classify(err, method)
     # Every branch builds on bounded parts; the prefixes could still push the whole past the bound.
     if len(failure.message) > MAX_MESSAGE:
         failure.message = failure.message[: MAX_MESSAGE - 1] + "…"
@@ -112,7 +112,7 @@ def classify(err: BaseException) -> AzureFailure:
     return failure
 
 
-def _classify(err: BaseException) -> AzureFailure:
+def _classify(err: BaseException, method: str) -> AzureFailure:
     # A status from ARM says what happened; anything else (azure-identity's ClientAuthenticationError
     # above all) may be wrapping a token request that never got an answer: an outage, not a refusal.
     if isinstance(err, ClientAuthenticationError) or not isinstance(err, HttpResponseError):
@@ -164,7 +164,11 @@ def _classify(err: BaseException) -> AzureFailure:
             if pattern.search(message):
                 return Terminal(message, reason=reason, code=code, status=status)
         if status == 404:
-            return NotFound(message, code=code, status=status)
+            if method.upper() in ("GET", "HEAD", "DELETE"):
+                return NotFound(message, code=code, status=status)
+            # A write answered 404: something it names (a data asset, a model) is missing, which
+            # retrying the same request cannot fix; NotFound would read as "nothing there yet".
+            return Terminal(message, reason=Reason.AZURE_REJECTED, code=code, status=status)
         if status == 409:
             return Terminal(message, reason=Reason.CONFLICT, code=code, status=status)
         return Terminal(message, reason=Reason.AZURE_REJECTED, code=code, status=status)

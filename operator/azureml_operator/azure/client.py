@@ -161,3 +161,37 @@ class ObservedData:
     description: str | None
     archived: bool
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DesiredJob:
+    """A fine-tuning job as the operator submits it. Data inputs are `azureml:<name>:<version>`
+    asset ids or datastore/https URIs; the Azure module turns asset ids into ARM ids, as the SDK does."""
+
+    task: str
+    model: str
+    training_data: str
+    validation_data: str
+    hyperparameters: dict[str, str]
+    output_model_name: str
+    experiment_name: str
+    display_name: str
+    tags: dict[str, str]
+    properties: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    id: str
+    name: str
+    status: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    studio_url: str | None = None
+    failure: str | None = None  # "<code>: <message>" as Azure reports a failed job
+    output_model_name: str | None = None
+    output_model_version: str | None = None
+
+    @property
+    def provisioning_state(self) -> str | None:
+        """A cancel in flight reads as a deletion in flight: it is not requested again."""
+        return "Deleting" if (self.status or "").lower() == "cancelrequested" else None

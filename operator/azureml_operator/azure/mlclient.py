@@ -117,7 +117,7 @@ class SdkWorkspaceClient:
         try:
             result = await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
         except Exception as err:  # every failure leaves here classified, none raw
-            failure = classify(err)
+            failure = classify(err, method)
             metrics.AZURE_REQUESTS.labels(method, type(failure).__name__).inc()
             if isinstance(failure, Throttled):
                 self._limiter.throttled(self.target.subscription_id, failure.retry_after)

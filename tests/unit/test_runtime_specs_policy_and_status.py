@@ -29,6 +29,7 @@ from azureml_operator.api.workspace import WorkspaceStatus
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import Terminal
 from azureml_operator.reconcilers.common import Finality, Verdict
+from azureml_operator.reconcilers.lookups import ref_name
 from azureml_operator.reconcilers.status import next_status
 
 ENDPOINT_ID = DEFAULT_TARGET.child_id("serverlessEndpoints", "llama")
@@ -218,3 +219,11 @@ async def test_every_verdict_the_runtime_gives_is_a_valid_status_of_its_kind(sce
     model.model_validate(patch)
     assert patch["conditions"][0]["reason"] == str(verdict.reason)
     assert str(verdict.reason) in [e.reason for e in events]  # Ready changed: it is announced
+
+
+def test_a_dependency_may_be_named_by_a_nested_field() -> None:
+    spec = {"trainingData": {"dataAssetRef": {"name": "chat-train"}}, "subscriptionRef": {"name": "llama"}}
+    assert ref_name(spec, "trainingData.dataAssetRef") == "chat-train"
+    assert ref_name(spec, "subscriptionRef") == "llama"
+    assert ref_name(spec, "validationData.dataAssetRef") is None
+    assert ref_name({"trainingData": "not a mapping"}, "trainingData.dataAssetRef") is None

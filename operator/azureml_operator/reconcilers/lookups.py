@@ -43,7 +43,10 @@ Key = tuple[str, ...]
 
 
 def ref_name(spec: Mapping[str, Any], field: str) -> str | None:
-    value = spec.get(field)
+    """The name in `spec.<field>.name`; `field` may be a dotted path (`trainingData.dataAssetRef`)."""
+    value: Any = spec
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
     name = value.get("name") if isinstance(value, Mapping) else None
     return name if isinstance(name, str) and name else None
 

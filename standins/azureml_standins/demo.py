@@ -132,6 +132,9 @@ def main(args: argparse.Namespace) -> int:
         core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
         if not any(ns.metadata.name == args.namespace for ns in core.list_namespace().items):
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=args.namespace)))
+        # Said before the operator starts: it may finish them at once.
+        for left in leftovers_being_deleted(custom, args.namespace, docs):
+            say(f"{left} from an earlier run is being deleted: the operator will finish it first")
         say("starting the operator")
         op = stack.enter_context(
             OperatorProcess(
@@ -225,6 +228,13 @@ def _get(custom: Any, namespace: str, doc: dict[str, Any]) -> dict[str, Any] | N
             return None
         raise
     return found
+
+
+def leftovers_being_deleted(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> list[str]:
+    found = (_get(custom, namespace, d) for d in docs)
+    return [
+        f"{o['kind']} {o['metadata']['name']}" for o in found if o and o["metadata"].get("deletionTimestamp")
+    ]
 
 
 def apply(custom: Any, namespace: str, doc: dict[str, Any], timeout: float) -> None:

@@ -5,12 +5,11 @@ what each reads back is what the kinds decide on."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 import pytest
+from polling import eventually
 
 from azureml_operator.azure.client import Connection, DesiredData, DesiredJob, WorkspaceTarget
 from azureml_operator.azure.credentials import CredentialSpec
@@ -47,17 +46,6 @@ def conn(sim: SimulatorProcess) -> Iterator[Connection]:
         pool.close()
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], within: float = 15
-) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
-
-
 def test_a_data_version_is_registered_read_back_and_archived(conn: Connection) -> None:
     async def run() -> None:
         data = DataVersions(conn)
@@ -90,7 +78,7 @@ def test_a_fine_tuning_job_runs_to_completion_and_names_its_registered_model(con
         await jobs.begin_create("ft-1", JOB)
         first = await jobs.get("ft-1")
         assert first is not None and first.tags == JOB.tags and first.studio_url
-        done = await eventually(lambda: jobs.get("ft-1"), lambda j: is_terminal(j.status))
+        done = await eventually(lambda: jobs.get("ft-1"), lambda j: is_terminal(j.status), within=15)
         assert done.status == "Completed", done
         assert done.output_model_name == "phi4-ft" and done.output_model_version
         assert jobs.model_id("phi4-ft", done.output_model_version).endswith(

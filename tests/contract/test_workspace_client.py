@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from polling import eventually
 
 from azureml_operator.azure import credentials
 from azureml_operator.azure.client import Connection, DesiredServerless, WorkspaceTarget
@@ -87,17 +88,6 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], within: float = 10
-) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 def fault(sim: SimulatorProcess, **rule: Any) -> None:

@@ -29,7 +29,6 @@ class Indexed:
     ready: bool
     reason: str | None
     message: str | None
-    deleting: bool
     claim: str | None  # status.azureResourceId, lower-cased
 
     @property
@@ -68,7 +67,6 @@ def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str
         ready=ready.get("status") == "True",
         reason=ready.get("reason"),
         message=ready.get("message"),
-        deleting=bool(meta.get("deletionTimestamp")),
         claim=claim.lower() if isinstance(claim, str) and claim else None,
     )
     keys: dict[Key, Indexed] = {

@@ -27,6 +27,10 @@ class Reason(StrEnum):
     DELETING = "Deleting"
     WAITING_FOR_SUBSCRIPTION = "WaitingForSubscription"
     WAITING_FOR_WORKSPACE = "WaitingForWorkspace"
+    WAITING_FOR_DATA = "WaitingForData"  # a FineTuneJob's DataAsset is not Ready yet
+    WAITING_FOR_MODEL = "WaitingForModel"  # a ServerlessEndpoint's FineTuneJob has not completed yet
+    QUEUED = "Queued"  # a fine-tuning job waits for its turn in Azure
+    RUNNING = "Running"  # a fine-tuning job is training
     THROTTLED = "Throttled"
     AZURE_UNAVAILABLE = "AzureUnavailable"
     # Ready=False, needs a person: a spec, credential or Azure-side change
@@ -42,6 +46,8 @@ class Reason(StrEnum):
     PROVISIONING_FAILED = "ProvisioningFailed"
     AZURE_REJECTED = "AzureRejected"
     DELETION_BLOCKED = "DeletionBlocked"  # deleting needs a person: the finalizer stays until then
+    JOB_FAILED = "JobFailed"  # the fine-tuning job ended in failure; a new fine-tune is a new object
+    JOB_CANCELED = "JobCanceled"  # the fine-tuning job was canceled in Azure
     # Ready=Unknown
     RECONCILE_SKIPPED = "ReconcileSkipped"
 
@@ -56,6 +62,10 @@ TRANSIENT: frozenset[Reason] = frozenset(
         Reason.DELETING,
         Reason.WAITING_FOR_SUBSCRIPTION,
         Reason.WAITING_FOR_WORKSPACE,
+        Reason.WAITING_FOR_DATA,
+        Reason.WAITING_FOR_MODEL,
+        Reason.QUEUED,
+        Reason.RUNNING,
         Reason.THROTTLED,
         Reason.AZURE_UNAVAILABLE,
     }

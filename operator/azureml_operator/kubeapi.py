@@ -17,7 +17,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from azureml_operator.api.common import GROUP, VERSION
-from azureml_operator.reconcilers.context import ObjectGone, SecretNotOwned, SecretNotText
+from azureml_operator.api.kinds import KindInfo
+from azureml_operator.reconcilers.context import ObjectGone, ObjectNotOwned, SecretNotOwned, SecretNotText
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
 
@@ -26,12 +27,15 @@ class _CustomObjectMeta(TypedDict, total=False):
     name: str
     namespace: str  # absent on cluster-scoped objects
     uid: str
+    ownerReferences: list[dict[str, Any]]
+    deletionTimestamp: str
 
 
 class _CustomObject(TypedDict, total=False):
     """The little of a custom object's JSON read here (the client returns it untyped)."""
 
     metadata: _CustomObjectMeta
+    spec: dict[str, Any]
     status: dict[str, Any]
 
 
@@ -194,6 +198,70 @@ class KubeApi:
                 return "updated"
             raise KubeRequestFailed(
                 f"updating Secret {namespace}/{name}",
+                ApiException(
+                    status=409, reason=f"Conflict (changed {_CONFLICT_RETRIES} times while being written)"
+                ),
+            )
+
+        return await asyncio.to_thread(apply)
+
+    async def apply_owned_object(
+        self, info: KindInfo, namespace: str, name: str, owner: dict[str, Any], spec: dict[str, Any]
+    ) -> Literal["created", "updated", "unchanged"]:
+        """Make custom object `name` of this API group have exactly `spec`, owned by `owner` (so it is
+        garbage-collected with it): a child object, such as the ServerlessEndpoint of a FineTuneJob.
+        Writes only when the spec differs; a replace carrying the resourceVersion read, retried
+        when the object changed meanwhile. One being deleted is left to go (and made again later)."""
+        plural, what = info.plural, f"{info.kind} {namespace}/{name}"
+
+        def apply() -> Literal["created", "updated", "unchanged"]:
+            for _ in range(_CONFLICT_RETRIES):
+                try:
+                    current = cast(
+                        _CustomObject,
+                        self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
+                    )
+                except ApiException as err:
+                    if err.status != 404:
+                        raise KubeRequestFailed(f"reading {what}", err) from None
+                    body = {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": info.kind,
+                        "metadata": {
+                            "name": name,
+                            "namespace": namespace,
+                            "labels": dict(MANAGED_BY),
+                            "ownerReferences": [dict(owner)],
+                        },
+                        "spec": spec,
+                    }
+                    try:
+                        self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+                    except ApiException as err:
+                        if err.status == 409:  # created meanwhile: look at it
+                            continue
+                        raise KubeRequestFailed(f"creating {what}", err) from None
+                    return "created"
+                meta = current.get("metadata") or {}
+                if not any(ref.get("uid") == owner["uid"] for ref in meta.get("ownerReferences") or []):
+                    raise ObjectNotOwned(
+                        f"{what} already exists and is not owned by {owner['kind']} {owner['name']}; "
+                        "delete it or choose another name"
+                    )
+                if current.get("spec") == spec or meta.get("deletionTimestamp"):
+                    return "unchanged"
+                replacement = {**current, "spec": spec}
+                try:
+                    self._custom.replace_namespaced_custom_object(
+                        GROUP, VERSION, namespace, plural, name, replacement
+                    )
+                except ApiException as err:
+                    if err.status == 409:  # written since the read
+                        continue
+                    raise KubeRequestFailed(f"updating {what}", err) from None
+                return "updated"
+            raise KubeRequestFailed(
+                f"updating {what}",
                 ApiException(
                     status=409, reason=f"Conflict (changed {_CONFLICT_RETRIES} times while being written)"
                 ),

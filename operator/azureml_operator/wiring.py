@@ -170,6 +170,8 @@ async def run_loop(
             metrics.RECONCILES.labels(adapter.info.kind, trigger, str(verdict.reason)).inc()
             if not verdict.keep_status:
                 metrics.RESOURCES.observe(uid, adapter.info.kind, verdict.status, str(verdict.reason))
+            if verdict.progressed:
+                schedule.attempt = 0
             if verdict.requeue_after is not None:
                 schedule.attempt += 1
                 delay, trigger = verdict.requeue_after, "retry"

@@ -81,8 +81,10 @@ def test_a_fine_tuning_job_runs_to_completion_and_names_its_registered_model(con
         done = await eventually(lambda: jobs.get("ft-1"), lambda j: is_terminal(j.status), within=15)
         assert done.status == "Completed", done
         assert done.output_model_name == "phi4-ft" and done.output_model_version
-        assert jobs.model_id("phi4-ft", done.output_model_version).endswith(
-            f"/workspaces/ws-sim/models/phi4-ft/versions/{done.output_model_version}"
+        ws = await conn.get_workspace()
+        assert await jobs.model_id("phi4-ft", done.output_model_version) == (
+            f"azureml://locations/{ws.location}/workspaces/{ws.workspace_id}/models/phi4-ft/versions/"
+            f"{done.output_model_version}"
         )
 
     asyncio.run(run())

@@ -12,11 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from azureml_operator.api.kinds import KindInfo
 from azureml_operator.azure.client import (
     OWNER_TAG,
     OWNER_UID_TAG,
+    DesiredJob,
     DesiredServerless,
     EndpointKeys,
+    ObservedJob,
     ObservedServerless,
     ObservedSubscription,
     ObservedWorkspace,
@@ -24,12 +27,14 @@ from azureml_operator.azure.client import (
 )
 from azureml_operator.azure.credentials import CredentialSpec
 from azureml_operator.errors import AzureFailure
+from azureml_operator.kinds.data_asset import DataAssetAdapter
+from azureml_operator.kinds.finetune_job import FineTuneJobAdapter
 from azureml_operator.kinds.model_subscription import ModelSubscriptionAdapter
 from azureml_operator.kinds.serverless_endpoint import ServerlessEndpointAdapter
 from azureml_operator.kinds.workspace import WorkspaceAdapter
 from azureml_operator.reconcilers.adapters import Adapter
 from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, POLICY_ANNOTATION, Verdict
-from azureml_operator.reconcilers.context import Context, SecretNotOwned
+from azureml_operator.reconcilers.context import Context, ObjectNotOwned, SecretNotOwned
 from azureml_operator.reconcilers.lookups import MappingLookups, build_index, index_keys
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.runtime import loop
@@ -237,6 +242,61 @@ class FakeMarketplaceSubscriptions(_FakeApi):
                 del self.resources[name]
 
 
+class FakeFineTuningJobs(_FakeApi):
+    """Stands in for `azure.jobs.FineTuningJobs` of one workspace: jobs walk their phases only when
+    a test says so (`advance`)."""
+
+    who = "jobs"
+    WORKSPACE_GUID = "11111111-2222-3333-4444-555555555555"
+
+    def __init__(self, target: WorkspaceTarget, journal: Journal) -> None:
+        super().__init__(target, journal)
+        self.resources: dict[str, ObservedJob] = {}
+        self.submitted: dict[str, DesiredJob] = {}
+
+    def add(
+        self, name: str, status: str = "NotStarted", *, tags: Mapping[str, str] | None = None
+    ) -> ObservedJob:
+        job = ObservedJob(
+            id=self.arm_id(name),
+            name=name,
+            status=status,
+            tags=dict(tags or {}),
+            studio_url=f"https://ml.azure.com/runs/{name}",
+            output_model_name=name,
+        )
+        self.resources[name] = job
+        return job
+
+    def advance(
+        self, name: str, status: str, *, version: str | None = None, failure: str | None = None
+    ) -> None:
+        """The job moves on in Azure (a completed one reports `version` of its registered model)."""
+        self.resources[name] = replace(
+            self.resources[name], status=status, output_model_version=version, failure=failure
+        )
+
+    async def get(self, name: str) -> ObservedJob | None:
+        self._record("get", name)
+        return self.resources.get(name)
+
+    async def begin_create(self, name: str, desired: DesiredJob) -> None:
+        self._record("begin_create", name, desired)
+        self.submitted[name] = desired
+        job = self.add(name, tags=desired.tags)
+        self.resources[name] = replace(job, output_model_name=desired.output_model_name)
+
+    async def begin_cancel(self, name: str) -> None:
+        self._record("begin_cancel", name)
+        self.advance(name, "CancelRequested")
+
+    async def model_id(self, name: str, version: str) -> str:
+        self._record("model_id", name, version)
+        return (
+            f"azureml://locations/eastus2/workspaces/{self.WORKSPACE_GUID}/models/{name}/versions/{version}"
+        )
+
+
 class FakeConnection:
     """Stands in for `azure.client.Connection`: one workspace reached with one credential."""
 
@@ -278,9 +338,10 @@ class FakeAzure:
     def api(self, target: WorkspaceTarget, collection: str) -> _FakeApi:
         key = (target, collection)
         if key not in self._apis:
-            cls = {
+            cls: dict[str, type[_FakeApi]] = {
                 "serverlessEndpoints": FakeServerlessEndpoints,
                 "marketplaceSubscriptions": FakeMarketplaceSubscriptions,
+                "jobs": FakeFineTuningJobs,
             }
             self._apis[key] = cls[collection](target, self.journal)
         return self._apis[key]
@@ -293,6 +354,11 @@ class FakeAzure:
     def subscriptions(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeMarketplaceSubscriptions:
         api = self.api(target, "marketplaceSubscriptions")
         assert isinstance(api, FakeMarketplaceSubscriptions)
+        return api
+
+    def jobs(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeFineTuningJobs:
+        api = self.api(target, "jobs")
+        assert isinstance(api, FakeFineTuningJobs)
         return api
 
 
@@ -327,6 +393,8 @@ class FakeKube:
         self.claims_error: Exception | None = None
         self.object_uid_error: Exception | None = None
         self.patches: list[StatusPatch] = []
+        # Custom objects made by `apply_owned_object`, by (kind, namespace, name).
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def _record(self, method: str, *args: Any) -> None:
         self.journal.append(Call("kube", method, args))
@@ -349,6 +417,24 @@ class FakeKube:
         if secret.data == data:
             return "unchanged"
         secret.data = dict(data)
+        return "updated"
+
+    async def apply_owned_object(
+        self, info: KindInfo, namespace: str, name: str, owner: dict[str, Any], spec: dict[str, Any]
+    ) -> Literal["created", "updated", "unchanged"]:
+        self._record("apply_owned_object", info.kind, namespace, name, owner, spec)
+        key = (info.kind, namespace, name)
+        current = self.objects.get(key)
+        if current is None:
+            self.objects[key] = {"ownerReferences": [dict(owner)], "spec": dict(spec)}
+            return "created"
+        if not any(ref.get("uid") == owner["uid"] for ref in current["ownerReferences"]):
+            raise ObjectNotOwned(
+                f"{info.kind} {namespace}/{name} already exists and is not owned by this object"
+            )
+        if current["spec"] == spec:
+            return "unchanged"
+        current["spec"] = dict(spec)
         return "updated"
 
     async def patch_status(
@@ -395,10 +481,18 @@ class FakeApiSubscription(ModelSubscriptionAdapter):
         return conn.api(self.collection)
 
 
+class FakeApiFineTune(FineTuneJobAdapter):
+    def azure_api(self, conn: Any) -> Any:
+        assert isinstance(conn, FakeConnection)
+        return conn.api(self.collection)
+
+
 SERVERLESS = FakeApiServerless()
 SUBSCRIPTION = FakeApiSubscription()
+FINETUNE = FakeApiFineTune()
 WORKSPACE = WorkspaceAdapter()  # its API is the connection itself
-ADAPTERS: dict[str, Adapter] = {a.info.kind: a for a in (SERVERLESS, SUBSCRIPTION, WORKSPACE)}
+DATA = DataAssetAdapter()  # in the index only: no fake API
+ADAPTERS: dict[str, Adapter] = {a.info.kind: a for a in (SERVERLESS, SUBSCRIPTION, FINETUNE, WORKSPACE, DATA)}
 
 
 # -- bodies ---------------------------------------------------------------------------------------
@@ -457,6 +551,27 @@ def endpoint(name: str = "llama", model_id: str = LLAMA, **kwargs: Any) -> dict[
 def subscription(name: str = "llama-sub", model_id: str = LLAMA, **kwargs: Any) -> dict[str, Any]:
     spec = {"modelId": model_id, **kwargs.pop("spec", {})}
     return body("ModelSubscription", name, spec, **kwargs)
+
+
+PHI_VERSIONED = f"{PHI}/versions/7"
+TRAIN_URI = "azureml://datastores/workspaceblobstore/paths/ft/train.jsonl"
+
+
+def finetune_job(name: str = "ft", **kwargs: Any) -> dict[str, Any]:
+    spec = {
+        "task": "ChatCompletion",
+        "model": PHI_VERSIONED,
+        "trainingData": {"dataAssetRef": {"name": "train"}},
+        "validationData": {"uri": TRAIN_URI},
+        "hyperparameters": {"num_train_epochs": "1"},
+        **kwargs.pop("spec", {}),
+    }
+    return body("FineTuneJob", name, spec, **kwargs)
+
+
+def data_asset(name: str = "train", version: str = "1", **kwargs: Any) -> dict[str, Any]:
+    spec = {"version": version, "type": "uri_file", "path": TRAIN_URI, **kwargs.pop("spec", {})}
+    return body("DataAsset", name, spec, **kwargs)
 
 
 def workspace(name: str = "ws", **kwargs: Any) -> dict[str, Any]:
@@ -520,6 +635,10 @@ class Harness:
     @property
     def subscriptions(self) -> FakeMarketplaceSubscriptions:
         return self.azure.subscriptions()
+
+    @property
+    def jobs(self) -> FakeFineTuningJobs:
+        return self.azure.jobs()
 
     def add(self, *bodies: dict[str, Any]) -> None:
         """Objects that exist in the cluster (and so in the index)."""

@@ -11,10 +11,10 @@ import yaml
 
 from azureml_operator import crdgen
 from azureml_operator.api.data_asset import KIND as DATA_KIND
-from azureml_operator.api.finetune_job import PLANNED_KIND
+from azureml_operator.api.finetune_job import KIND as FT_KIND
 from azureml_standins import admission
 
-FT_CRD = yaml.safe_load(crdgen.render(PLANNED_KIND))
+FT_CRD = yaml.safe_load(crdgen.render(FT_KIND))
 DATA_CRD = yaml.safe_load(crdgen.render(DATA_KIND))
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"
 TRAIN = "azureml://datastores/workspaceblobstore/paths/ft/train.jsonl"

@@ -151,6 +151,10 @@ def test_transient_reasons_are_exactly_those_that_resolve_by_themselves() -> Non
                 Reason.DELETING,
                 Reason.WAITING_FOR_SUBSCRIPTION,
                 Reason.WAITING_FOR_WORKSPACE,
+                Reason.WAITING_FOR_DATA,
+                Reason.WAITING_FOR_MODEL,
+                Reason.QUEUED,
+                Reason.RUNNING,
                 Reason.THROTTLED,
                 Reason.AZURE_UNAVAILABLE,
             }
@@ -164,5 +168,7 @@ def test_transient_reasons_are_exactly_those_that_resolve_by_themselves() -> Non
         Reason.PROVISIONING_FAILED,
         Reason.SUBSCRIPTION_INACTIVE,
         Reason.INVALID_SPEC,
+        Reason.JOB_FAILED,
+        Reason.JOB_CANCELED,
     ):
         assert needs_a_person not in TRANSIENT

@@ -67,7 +67,7 @@ async def test_a_missing_required_field_is_named() -> None:
     h = Harness()
     verdict = await h.reconcile(endpoint("llama") | {"spec": {}})
     assert verdict.reason is Reason.INVALID_SPEC
-    assert verdict.message == "spec.modelId: Field required"
+    assert verdict.message == "spec: set exactly one of modelId, modelRef"
     assert h.journal == []
 
 

@@ -267,12 +267,18 @@ def test_merged_tags_do_not_modify_the_desired_endpoint() -> None:
 
 
 def test_status_fields_for_nothing_in_azure_clear_only_the_documented_fields() -> None:
-    assert status_fields(None) == {"inferenceUri": None, "endpointState": None, "provisioningState": None}
+    assert status_fields(None, LLAMA) == {
+        "inferenceUri": None,
+        "endpointState": None,
+        "provisioningState": None,
+        "modelId": LLAMA,
+    }
 
 
 def test_status_fields_report_what_azure_holds() -> None:
-    assert status_fields(observed()) == {
+    assert status_fields(observed(), "ignored: Azure's model is reported") == {
         "inferenceUri": f"https://{NAME}.eastus.models.ai.azure.com",
         "endpointState": "Online",
         "provisioningState": "Succeeded",
+        "modelId": observed().model_id,
     }

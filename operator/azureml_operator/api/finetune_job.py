@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from azureml_operator.api.common import (
     DNS_SUBDOMAIN,
@@ -73,6 +73,13 @@ class DataInput(ApiModel):
     """A data asset registered in the workspace: azureml:<name>:<version>."""
     uri: Annotated[str, Field(max_length=2048, pattern=DATA_URI)] | None = None
     """A JSONL file in a datastore (azureml://datastores/...) or at an https:// URL."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataInput:
+        # The CEL rule's twin, for a spec admitted without it (an older CRD).
+        if sum(v is not None for v in (self.data_asset_ref, self.asset_id, self.uri)) != 1:
+            raise ValueError("set exactly one of dataAssetRef, assetId, uri")
+        return self
 
 
 # Hyperparameters the service documents a range for (the Foundry fine-tuning task-parameter table,
@@ -200,10 +207,12 @@ class FineTuneJobStatus(CommonStatus):
     """ARM id of the job."""
     phase: str | None = None
     """The service's job status: NotStarted, Queued, Running, Completed, Failed, Canceled, ..."""
-    start_time: str | None = None
-    """When the job started running."""
-    end_time: str | None = None
-    """When the job ended."""
+    phase_transition_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    """When the operator first saw the job in its phase (at most one poll late)."""
+    start_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    """When the operator first saw the job Running."""
+    end_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+    """When the operator first saw the job finished."""
     studio_url: str | None = None
     """The job in Azure ML studio, when Azure reports it."""
     error: JobError | None = None
@@ -221,10 +230,7 @@ class FineTuneJob(ApiModel):
     status: FineTuneJobStatus | None = None
 
 
-# Not served yet: this becomes `KIND` (and so a CRD, handlers and `kubectl get azureml`) when
-# kinds/finetune_job.py lands (issue 8). Until then no CRD is shipped for a kind nothing reconciles;
-# its schema is already tested (tests/unit/test_finetune_job_admission.py).
-PLANNED_KIND = KindInfo(
+KIND = KindInfo(
     "FineTuneJob",
     "finetunejobs",
     ("amlft",),

@@ -75,7 +75,7 @@ def describe_validation_error(err: ValidationError, root: str) -> str:
     parts = []
     for problem in err.errors(include_url=False)[:5]:
         path = ".".join([root, *(str(p) for p in problem["loc"])])
-        parts.append(f"{path}: {problem['msg']}")
+        parts.append(f"{path}: {problem['msg'].removeprefix('Value error, ')}")
     more = len(err.errors()) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from azureml_operator.api.common import (
     DNS_SUBDOMAIN,
@@ -18,6 +18,7 @@ from azureml_operator.api.common import (
     CommonStatus,
     DeletionPolicy,
     LocalObjectReference,
+    cel,
     immutable,
     validations,
 )
@@ -41,18 +42,38 @@ class ContentSafety(StrEnum):
     DISABLED = "Disabled"
 
 
+class ModelRef(ApiModel):
+    """A model another object of this namespace produces."""
+
+    fine_tune_job: Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+    """A FineTuneJob in this namespace: the endpoint serves the model it registers, once it completes."""
+
+
 class ServerlessEndpointSpec(ApiModel):
     """The model to serve and how."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.modelId) != has(self.modelRef)", "set exactly one of modelId, modelRef")
+        )
+    }
+
     workspace_ref: LocalObjectReference | None = None
     """Workspace in this namespace; omitted: the operator's default workspace."""
-    model_id: Annotated[
-        str,
-        Field(
-            max_length=512, pattern=UNVERSIONED_MODEL_ID, json_schema_extra=validations(immutable("modelId"))
-        ),
-    ]
+    model_id: (
+        Annotated[
+            str,
+            Field(
+                max_length=512,
+                pattern=UNVERSIONED_MODEL_ID,
+                json_schema_extra=validations(immutable("modelId")),
+            ),
+        ]
+        | None
+    ) = None
     """Registry model id without a version (serverless endpoints always serve the latest version)."""
+    model_ref: Annotated[ModelRef, Field(json_schema_extra=validations(immutable("modelRef")))] | None = None
+    """Instead of modelId: serve the model a FineTuneJob of this namespace registers."""
     endpoint_name: Annotated[str, Field(max_length=52, pattern=ENDPOINT_NAME)] | None = None
     """Name in Azure, unique per region (it is part of the inference URL); defaults to metadata.name."""
     auth_mode: Literal["Key"] = "Key"
@@ -65,6 +86,13 @@ class ServerlessEndpointSpec(ApiModel):
     """Delete: deleting this object deletes the endpoint in Azure. Retain: it stays."""
     subscription_ref: LocalObjectReference | None = None
     """A ModelSubscription in this namespace to wait for (until Ready) instead of failing without one."""
+
+    @model_validator(mode="after")
+    def _one_model(self) -> ServerlessEndpointSpec:
+        # The CEL rule's twin, for a spec admitted without it (an older CRD).
+        if (self.model_id is None) == (self.model_ref is None):
+            raise ValueError("set exactly one of modelId, modelRef")
+        return self
 
 
 class ServerlessEndpointStatus(CommonStatus):
@@ -80,6 +108,8 @@ class ServerlessEndpointStatus(CommonStatus):
     """ARM id of the endpoint."""
     keys_secret_name: str | None = None
     """The Secret holding the keys."""
+    model_id: str | None = None
+    """The model the endpoint serves (with modelRef: the fine-tuned model's id)."""
 
 
 class ServerlessEndpoint(ApiModel):
@@ -99,10 +129,16 @@ KIND = KindInfo(
         column("State", ".status.endpointState"),
         column("URI", ".status.inferenceUri"),
         column("Model", ".spec.modelId", priority=1),
+        column("Fine-tune", ".spec.modelRef.fineTuneJob", priority=1),
         AGE,
     ),
     (
         workspace_ref_immutable(),
+        cel(
+            "has(self.spec.modelId) == has(oldSelf.spec.modelId)",
+            "the model of an endpoint cannot change: spec.modelId and spec.modelRef cannot be swapped",
+            reason="FieldValueForbidden",
+        ),
         *azure_name_rules("endpointName", ENDPOINT_NAME, "serverless endpoint"),
         owner_tag_fits(),
     ),

@@ -190,6 +190,7 @@ class ObservedJob:
     failure: str | None = None  # "<code>: <message>" as Azure reports a failed job
     output_model_name: str | None = None
     output_model_version: str | None = None
+    output_model_id: str | None = None  # what a serverless endpoint deploys it by (`jobs.model_id`)
 
     @property
     def provisioning_state(self) -> str | None:

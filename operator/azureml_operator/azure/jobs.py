@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from azureml_operator.azure.client import Connection, DesiredJob, ObservedJob
+from azureml_operator.errors import Terminal
 
 COLLECTION = "jobs"
 API_VERSION = "2024-10-01-preview"  # the one azure-ai-ml 1.35 uses for fine-tuning jobs
@@ -42,9 +43,16 @@ class FineTuningJobs:
         path = f"{self._path(name)}/cancel"
         await self._conn.call("POST", self._conn.rest.request, "POST", path, API_VERSION)
 
-    def model_id(self, name: str, version: str) -> str:
-        """The ARM id of a workspace model version (what a deployment of the fine-tuned model names)."""
-        return f"{self._conn.target.child_id('models', name)}/versions/{version}"
+    async def model_id(self, name: str, version: str) -> str:
+        """The id a serverless endpoint deploys a workspace model version by, as the Foundry
+        fine-tuning documentation builds it: `azureml://locations/<region>/workspaces/<workspace
+        guid>/models/<name>/versions/<version>` (one workspace GET)."""
+        ws = await self._conn.get_workspace()
+        if not ws.workspace_id:
+            raise Terminal(f"workspace {self._conn.target} reports no workspaceId")
+        return (
+            f"azureml://locations/{ws.location}/workspaces/{ws.workspace_id}/models/{name}/versions/{version}"
+        )
 
 
 def data_uri(value: str, workspace_id: str) -> str:

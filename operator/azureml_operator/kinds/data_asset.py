@@ -16,7 +16,7 @@ from azureml_operator.api.data_asset import KIND, DataAssetSpec, DataAssetStatus
 from azureml_operator.azure import data
 from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG, Connection, DesiredData, ObservedData
 from azureml_operator.conditions import Reason
-from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome
+from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome, Refs
 from azureml_operator.reconcilers.common import POLL_OPERATION, Ownership, not_ours
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
@@ -99,7 +99,7 @@ class DataAssetAdapter(Adapter):
         asset, _, version = name.partition("/versions/")
         return f"data asset azureml:{asset}:{version}"
 
-    def desired(self, obj: Obj, spec: DataAssetSpec) -> DesiredData:
+    def desired(self, obj: Obj, spec: DataAssetSpec, refs: Refs) -> DesiredData:
         return desired(spec, namespace=obj.namespace, name=obj.name, uid=obj.uid)
 
     def decide(self, o: Observation) -> Decision:
@@ -111,8 +111,8 @@ class DataAssetAdapter(Adapter):
             fields = fields_of(status)
         return Decision(result.action, result.message, OUTCOMES[result.action], fields)
 
-    def gone(self, observed: ObservedData) -> bool:
-        return observed.archived
+    def gone(self, observed: ObservedData) -> str | None:
+        return "is archived in Azure" if observed.archived else None
 
     def azure_api(self, conn: Connection) -> data.DataVersions:
         return data.DataVersions(conn)

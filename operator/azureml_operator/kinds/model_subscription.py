@@ -17,7 +17,7 @@ from azureml_operator.api.model_subscription import (
 from azureml_operator.azure import subscriptions
 from azureml_operator.azure.client import Connection, ObservedSubscription, is_in_progress
 from azureml_operator.conditions import Reason
-from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome
+from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome, Refs
 from azureml_operator.reconcilers.common import (
     POLL_OPERATION,
     RETRY_UNAVAILABLE,
@@ -181,7 +181,7 @@ class ModelSubscriptionAdapter(Adapter):
         assert isinstance(desired, str)
         await api.begin_create(name, desired)
 
-    def desired(self, obj: Obj, spec: ModelSubscriptionSpec) -> str:
+    def desired(self, obj: Obj, spec: ModelSubscriptionSpec, refs: Refs) -> str:
         return spec.model_id
 
 

@@ -1,5 +1,9 @@
 """ServerlessEndpoint: the endpoint the spec asks for, how it differs from what Azure holds, what to
-do about it, and the keys Secret that makes it usable."""
+do about it, and the keys Secret that makes it usable.
+
+The model is a registry model (`spec.modelId`) or the one a FineTuneJob of the namespace registers
+(`spec.modelRef.fineTuneJob`): then nothing happens in Azure until that job has completed.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,17 @@ from azureml_operator.azure.client import (
     is_in_progress,
 )
 from azureml_operator.conditions import Reason
-from azureml_operator.reconcilers.adapters import Adapter, Decision, Dependency, Effect, Observation, Outcome
+from azureml_operator.errors import InvalidSpec
+from azureml_operator.reconcilers.adapters import (
+    Adapter,
+    Decision,
+    Dependency,
+    Effect,
+    Gate,
+    Observation,
+    Outcome,
+    Refs,
+)
 from azureml_operator.reconcilers.common import (
     POLL_OPERATION,
     WAIT_DEPENDENCY,
@@ -31,7 +45,7 @@ from azureml_operator.reconcilers.common import (
     same_model,
 )
 from azureml_operator.reconcilers.context import Context, SecretNotOwned
-from azureml_operator.reconcilers.lookups import Indexed, ref_name
+from azureml_operator.reconcilers.lookups import Indexed, workspace_mismatch
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
 
@@ -133,16 +147,19 @@ def plan(
     return Plan(Action.READY, f"serverless endpoint {name} is {observed.endpoint_state or 'Online'}")
 
 
-def status_fields(observed: ObservedServerless | None) -> dict[str, Any]:
+def status_fields(observed: ObservedServerless | None, model_id: str) -> dict[str, Any]:
     if observed is None:
         return fields_of(
-            ServerlessEndpointStatus(inference_uri=None, endpoint_state=None, provisioning_state=None)
+            ServerlessEndpointStatus(
+                inference_uri=None, endpoint_state=None, provisioning_state=None, model_id=model_id
+            )
         )
     return fields_of(
         ServerlessEndpointStatus(
             inference_uri=observed.inference_uri,
             endpoint_state=observed.endpoint_state,
             provisioning_state=observed.provisioning_state,
+            model_id=observed.model_id,
         )
     )
 
@@ -163,13 +180,34 @@ def keys_secret_name(obj: Obj, spec: ServerlessEndpointSpec) -> str:
     return spec.keys_secret_name or f"{obj.name}-keys"
 
 
+MODEL_REF = "modelRef.fineTuneJob"
+
+
+def model_of(spec: ServerlessEndpointSpec, refs: Refs) -> str:
+    """The model id to serve: the spec's, or the one the referenced FineTuneJob registered."""
+    if spec.model_id is not None:
+        return spec.model_id
+    job = refs.get(MODEL_REF)
+    registered = (job.status.get("registeredModel") or {}) if job is not None else {}
+    model_id = registered.get("modelId") if isinstance(registered, dict) else None
+    if not isinstance(model_id, str) or not model_id:
+        # Unreachable past the gate (the job is Ready only with its model registered), unless the
+        # job's status was edited by hand.
+        job_name = spec.model_ref.fine_tune_job if spec.model_ref else "?"
+        raise InvalidSpec(f"FineTuneJob {job_name} is Ready but reports no registered model")
+    return model_id
+
+
 class ServerlessEndpointAdapter(Adapter):
     info = KIND
     collection = serverless.COLLECTION
     tags_supported = True
     # The subscription gates creation only: an existing endpoint is always observed and reported as
     # Azure has it, even while its ModelSubscription is away.
-    dependencies = (Dependency("ModelSubscription", "subscriptionRef"),)
+    dependencies = (
+        Dependency("ModelSubscription", "subscriptionRef"),
+        Dependency("FineTuneJob", MODEL_REF, gate=Gate.ALL, waiting=Reason.WAITING_FOR_MODEL),
+    )
     failure_hints = {
         Reason.SUBSCRIPTION_MISSING: "create a ModelSubscription for the model "
         "(and name it in spec.subscriptionRef to wait for it)"
@@ -181,9 +219,9 @@ class ServerlessEndpointAdapter(Adapter):
     def describe(self, name: str) -> str:
         return f"serverless endpoint {name}"
 
-    def desired(self, obj: Obj, spec: ServerlessEndpointSpec) -> DesiredServerless:
+    def desired(self, obj: Obj, spec: ServerlessEndpointSpec, refs: Refs) -> DesiredServerless:
         return desired(
-            model_id=spec.model_id,
+            model_id=model_of(spec, refs),
             auth_mode=spec.auth_mode,
             content_safety=spec.content_safety.value if spec.content_safety else None,
             namespace=obj.namespace,
@@ -192,21 +230,18 @@ class ServerlessEndpointAdapter(Adapter):
         )
 
     def dependency_mismatch(self, dependency: Dependency, entry: Indexed, obj: Obj) -> str | None:
+        if dependency.kind == "FineTuneJob":
+            # A fine-tuned model is registered in the job's workspace, and only deploys there.
+            return workspace_mismatch(entry, obj.kind, obj.spec, MODEL_REF)
         theirs, ours = str(entry.spec.get("modelId") or ""), str(obj.spec.get("modelId") or "")
-        if theirs and not same_model(theirs, ours):
+        # With modelRef the subscription is for the fine-tune's base model, which Azure checks.
+        if theirs and ours and not same_model(theirs, ours):
             return (
                 f"spec.subscriptionRef names ModelSubscription {entry.name} for {theirs}, "
                 f"but this endpoint serves {ours}"
             )
         # A Marketplace subscription belongs to one workspace: another's does not let this one deploy.
-        their_ws, our_ws = ref_name(entry.spec, "workspaceRef"), ref_name(obj.spec, "workspaceRef")
-        if their_ws != our_ws:
-            where = f"Workspace {their_ws}" if their_ws else "the operator's default workspace"
-            return (
-                f"spec.subscriptionRef names ModelSubscription {entry.name} of {where}, "
-                f"but this endpoint is in {f'Workspace {our_ws}' if our_ws else 'the default workspace'}"
-            )
-        return None
+        return workspace_mismatch(entry, obj.kind, obj.spec, "subscriptionRef")
 
     def decide(self, o: Observation) -> Decision:
         result = plan(
@@ -220,7 +255,7 @@ class ServerlessEndpointAdapter(Adapter):
         if result.action is Action.WAIT:
             state = (o.observed.provisioning_state or "").lower()
             outcome = Outcome(Effect.NONE, _WAIT_REASONS.get(state, Reason.UPDATING), poll=POLL_OPERATION)
-        fields = {} if result.action is Action.CONFLICT else status_fields(o.observed)
+        fields = {} if result.action is Action.CONFLICT else status_fields(o.observed, o.desired.model_id)
         return Decision(result.action, result.message, outcome, fields)
 
     def azure_api(self, conn: Connection) -> serverless.ServerlessEndpoints:

@@ -21,9 +21,13 @@ if TYPE_CHECKING:
     from azureml_operator.reconcilers.lookups import Indexed
     from azureml_operator.reconcilers.objects import Obj
 
+# The objects a kind's dependencies name, by dependency field (`Dependency.field`).
+Refs = Mapping[str, "Indexed"]
+
 
 class Gate(Enum):
     CREATE = "create"  # only creating the Azure resource waits for it; an existing one is observed
+    ALL = "all"  # nothing is done in Azure until it is Ready: the spec is not complete without it
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class Decision:
     outcome: Outcome
     fields: dict[str, Any] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
+    # The resource moved on (a job changed phase): polling starts again from its shortest interval.
+    progressed: bool = False
 
     @property
     def effect(self) -> Effect:
@@ -85,9 +91,13 @@ class Decision:
 
     def verdict(self, attempt: int) -> Verdict:
         outcome = self.outcome
+        if self.progressed:
+            attempt = 0
         delay = outcome.poll.delay(attempt) if outcome.poll is not None else None
         status = "True" if outcome.ready else "False"
-        return Verdict(status, outcome.reason, self.message, dict(self.fields), delay, list(self.events))
+        verdict = Verdict(status, outcome.reason, self.message, dict(self.fields), delay, list(self.events))
+        verdict.progressed = self.progressed
+        return verdict
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,9 @@ class Adapter:
     dependencies: ClassVar[tuple[Dependency, ...]] = ()
     # Whether the kind's resource can carry the owner tags (ARM proxy resources cannot).
     tags_supported: ClassVar[bool] = False
-    # Whether deleting the object deletes something in Azure.
+    # Whether deleting the object deletes something in Azure, and what messages call that.
     deletes_in_azure: ClassVar[bool] = True
+    deleting: ClassVar[str] = "deleting"
     # Whether the object refers to a Workspace (`spec.workspaceRef`); the Workspace kind itself does not.
     uses_workspace: ClassVar[bool] = True
     # Whether deleting the object waits until no object refers to it (a Workspace, for its users).
@@ -132,7 +143,15 @@ class Adapter:
         """False: the plan decides from the spec alone, with no workspace and no Azure call."""
         return True
 
-    def desired(self, obj: Obj, spec: Any) -> Any:
+    def desired(self, obj: Obj, spec: Any, refs: Refs) -> Any:
+        """What Azure should hold. `refs` are the objects the declared dependencies name that exist,
+        by dependency field (a FineTuneJob's registered model, for an endpoint that serves it)."""
+        return None
+
+    def settled(self, obj: Obj, spec: Any) -> Decision | None:
+        """The decision from status alone, for an Azure resource that can no longer change (a
+        finished job); the runtime then makes no Azure call at all, neither in passes nor in
+        deletion. None: observe Azure as usual."""
         return None
 
     def decide(self, observation: Observation) -> Decision:
@@ -166,9 +185,9 @@ class Adapter:
     async def update(self, api: Any, name: str, desired: Any, observed: Any) -> None:
         raise NotImplementedError
 
-    def gone(self, observed: Any) -> bool:
-        """Whether what Azure still shows counts as deleted (an archived data asset version)."""
-        return False
+    def gone(self, observed: Any) -> str | None:
+        """Why what Azure still shows counts as deleted (`is archived`), or None if it does not."""
+        return None
 
     async def delete(self, api: Any, name: str) -> None:
         await api.begin_delete(name)
@@ -179,5 +198,5 @@ class Adapter:
 
     async def publish(self, ctx: Context, api: Any, observation: Observation, verdict: Verdict) -> Verdict:
         """Ready in Azure: write what the cluster needs (a Secret, a child object) and return the
-        verdict that says so. The default publishes nothing."""
+        verdict that says so. `api` is None for a `settled` decision. The default publishes nothing."""
         return verdict

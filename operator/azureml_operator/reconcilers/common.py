@@ -158,6 +158,8 @@ class Verdict:
     conditions: list[ExtraCondition] = field(default_factory=list)
     # Leave the stored status as it is (a transient failure of an object that was Ready).
     keep_status: bool = False
+    # The resource moved on: the object's back-off starts again (`Decision.progressed`).
+    progressed: bool = False
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.finality is Finality.FINAL:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from azureml_operator.api.kinds import KindInfo
 from azureml_operator.azure.client import Connection, WorkspaceTarget
 from azureml_operator.azure.credentials import CredentialSpec
 from azureml_operator.reconcilers.lookups import Lookups
@@ -14,6 +15,10 @@ from azureml_operator.settings import Settings
 
 class SecretNotOwned(Exception):
     """A Secret of that name exists and belongs to someone else: the operator will not overwrite it."""
+
+
+class ObjectNotOwned(Exception):
+    """An object of that name exists and another owner's (or nobody's): the operator leaves it."""
 
 
 class SecretNotText(ValueError):
@@ -43,6 +48,13 @@ class Kube(Protocol):
     async def apply_owned_secret(
         self, namespace: str, name: str, owner: dict[str, Any], data: dict[str, str]
     ) -> Literal["created", "updated", "unchanged"]: ...
+
+    async def apply_owned_object(
+        self, info: KindInfo, namespace: str, name: str, owner: dict[str, Any], spec: dict[str, Any]
+    ) -> Literal["created", "updated", "unchanged"]:
+        """Make the `info.kind` object `name` have exactly `spec`, owned by `owner`; `ObjectNotOwned`
+        if one of that name belongs to someone else."""
+        ...
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None

@@ -10,7 +10,7 @@ ModelSubscription Ready" are one dictionary lookup each.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from azureml_operator import conditions
@@ -30,6 +30,8 @@ class Indexed:
     reason: str | None
     message: str | None
     claim: str | None  # status.azureResourceId, lower-cased
+    # What the object reports (e.g. a FineTuneJob's registered model), for kinds that build on it.
+    status: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -41,13 +43,27 @@ class Indexed:
 Key = tuple[str, ...]
 
 
-def ref_name(spec: Mapping[str, Any], field: str) -> str | None:
-    """The name in `spec.<field>.name`; `field` may be a dotted path (`trainingData.dataAssetRef`)."""
+def ref_name(spec: Mapping[str, Any], path: str) -> str | None:
+    """The name in `spec.<path>.name`, or in `spec.<path>` itself when that is a string
+    (`modelRef.fineTuneJob`); `path` may be dotted (`trainingData.dataAssetRef`)."""
     value: Any = spec
-    for part in field.split("."):
+    for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
-    name = value.get("name") if isinstance(value, Mapping) else None
+    name = value.get("name") if isinstance(value, Mapping) else value
     return name if isinstance(name, str) and name else None
+
+
+def workspace_mismatch(entry: Indexed, obj_kind: str, obj_spec: Mapping[str, Any], field: str) -> str | None:
+    """Why `entry`, which an `obj_kind` object names in `spec.<field>`, cannot serve it: it belongs to
+    another workspace (a subscription, a data asset and a registered model are per workspace)."""
+    their_ws, our_ws = ref_name(entry.spec, "workspaceRef"), ref_name(obj_spec, "workspaceRef")
+    if their_ws == our_ws:
+        return None
+    where = f"Workspace {their_ws}" if their_ws else "the operator's default workspace"
+    return (
+        f"spec.{field} names {entry.kind} {entry.name} of {where}, but this {obj_kind} is in "
+        f"{f'Workspace {our_ws}' if our_ws else 'the default workspace'}"
+    )
 
 
 def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str]]) -> dict[Key, Indexed]:
@@ -68,6 +84,7 @@ def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str
         reason=ready.get("reason"),
         message=ready.get("message"),
         claim=claim.lower() if isinstance(claim, str) and claim else None,
+        status=dict(status),
     )
     keys: dict[Key, Indexed] = {
         ("obj", kind, entry.namespace, entry.name): entry,
@@ -76,8 +93,8 @@ def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str
     }
     if entry.claim:
         keys[("claim", entry.claim)] = entry
-    for target_kind, field in refs:
-        target = ref_name(spec, field)
+    for target_kind, path in refs:
+        target = ref_name(spec, path)
         if target:
             keys[("ref", target_kind, entry.namespace, target)] = entry
     return keys

@@ -14,7 +14,7 @@ from azureml_operator import conditions
 from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG
 from azureml_operator.conditions import Reason, is_transient
 from azureml_operator.errors import AzureFailure, InvalidSpec, Recoverable, Terminal, Throttled
-from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Gate, Observation, Unmet
+from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Gate, Observation, Refs, Unmet
 from azureml_operator.reconcilers.common import (
     ADOPT_ANNOTATION,
     POLICY_ANNOTATION,
@@ -73,12 +73,23 @@ async def reconcile(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> V
 
 async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int) -> Verdict:
     name = adapter.azure_name(obj, spec)
-    desired = adapter.desired(obj, spec)
+    settled = adapter.settled(obj, spec)
+    if settled is not None:
+        # Nothing in Azure can change any more: report what status holds, with no Azure call.
+        observation = Observation(obj, spec, name, None, None, None)
+        verdict = settled.verdict(attempt)
+        if settled.effect is Effect.PUBLISH:
+            return await adapter.publish(ctx, None, observation, verdict)
+        return verdict
+    unmet = gates(adapter, obj, ctx)
+    incomplete = [u for u in unmet if u.dependency.gate is Gate.ALL]
+    if incomplete:
+        return waiting(incomplete[0], attempt)
+    desired = adapter.desired(obj, spec, referenced(adapter, obj, ctx))
     if not adapter.needs_azure(spec):
         return adapter.decide(Observation(obj, spec, name, desired, None, None)).verdict(attempt)
     resolved = await resolve(adapter, obj, spec, ctx, attempt)
     api = adapter.azure_api(await workspaces.connect(resolved, ctx))
-    unmet = gates(adapter, obj, ctx)
     try:
         observed = await adapter.read(api, name)
         owner, claimant = None, None
@@ -122,6 +133,25 @@ async def resolve(
     return await workspaces.from_spec(obj.name, obj.namespace, spec, ctx, attempt)
 
 
+def referenced(adapter: Adapter, obj: Obj, ctx: Context) -> Refs:
+    """The objects the declared dependencies name that exist, by dependency field."""
+    found = {}
+    for dep in adapter.dependencies:
+        target = ref_name(obj.spec, dep.field)
+        entry = ctx.lookups.get(dep.kind, obj.namespace, target) if target else None
+        if entry is not None:
+            found[dep.field] = entry
+    return found
+
+
+def waiting(unmet: Unmet, attempt: int) -> Verdict:
+    if unmet.invalid:
+        return Verdict.not_ready(Reason.INVALID_SPEC, unmet.message)
+    return Verdict.not_ready(
+        unmet.dependency.waiting, unmet.message, requeue_after=WAIT_DEPENDENCY.delay(attempt)
+    )
+
+
 def gates(adapter: Adapter, obj: Obj, ctx: Context) -> tuple[Unmet, ...]:
     """The declared dependencies that are not Ready (yet); a reference that can never be right is
     reported at once instead of being waited for."""
@@ -158,12 +188,7 @@ async def act(
         case Effect.CREATE:
             blocking = [u for u in observation.unmet if u.dependency.gate is Gate.CREATE]
             if blocking:
-                first = blocking[0]
-                if first.invalid:
-                    return Verdict.not_ready(Reason.INVALID_SPEC, first.message)
-                return Verdict.not_ready(
-                    first.dependency.waiting, first.message, requeue_after=WAIT_DEPENDENCY.delay(attempt)
-                )
+                return waiting(blocking[0], attempt)
             return await create_recorded(adapter, ctx, api, observation, decision, expected_id)
         case Effect.UPDATE:
             await adapter.update(api, observation.name, observation.desired, observation.observed)
@@ -333,6 +358,9 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
         return Verdict.release("nothing in Azure to delete")
     name = adapter.azure_name(obj, spec)
     what = adapter.describe(name)
+    settled = adapter.settled(obj, spec)
+    if settled is not None:
+        return Verdict.release(f"{settled.message}: nothing to do in Azure")
     try:
         api = adapter.azure_api(
             await workspaces.connect(await resolve(adapter, obj, spec, ctx, attempt), ctx)
@@ -349,12 +377,13 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
         observed = await adapter.read(api, name)
         if observed is None:
             return Verdict.release(f"{what} is gone")
-        if adapter.gone(observed):
-            return Verdict.release(f"{what} is retired in Azure")
+        retired = adapter.gone(observed)
+        if retired:
+            return Verdict.release(f"{what} {retired}")
         if await owner_of(adapter, obj, observed, ctx, adopt=False) is not Ownership.OURS:
             return Verdict.release(f"{what} was not created by this object: left alone")
         verdict = Verdict.not_ready(
-            Reason.DELETING, f"deleting {what}", requeue_after=POLL_OPERATION.delay(attempt)
+            Reason.DELETING, f"{adapter.deleting} {what}", requeue_after=POLL_OPERATION.delay(attempt)
         )
         if (getattr(observed, "provisioning_state", None) or "").lower() != "deleting":
             await adapter.delete(api, name)

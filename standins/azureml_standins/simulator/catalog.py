@@ -1,8 +1,10 @@
 """The model catalog: which registry models exist, which need a Marketplace subscription, where
-serverless deployment is offered, and which can be fine-tuned.
+serverless deployment is offered, and which can be fine-tuned; and the two forms of model id.
 
 Microsoft models live in the `azureml` registry and need no subscription; partner models
 (`azureml-meta`, `azureml-mistral`, `azureml-cohere`) are billed through Azure Marketplace.
+A model registered in a workspace (a fine-tuning job's output) has the id the Foundry documentation
+deploys it with, `azureml://locations/{location}/workspaces/{workspace GUID}/models/{name}/versions/{v}`.
 """
 
 from __future__ import annotations
@@ -102,6 +104,41 @@ _REGISTRY_MODEL = re.compile(
     r"^azureml://registries/(?P<registry>[^/]+)/models/(?P<name>[^/]+)"
     r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?$"
 )
+
+
+# The Foundry fine-tune-serverless article builds this from `workspace.location` and
+# `workspace._workspace_id` (properties.workspaceId). The literal parts compare case-insensitively, as
+# the rest of an azureml:// URI does; the captured names keep their case.
+_WORKSPACE_MODEL = re.compile(
+    r"^azureml://locations/(?P<location>[^/]+)/workspaces/(?P<workspace_id>[^/]+)"
+    r"/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+    re.IGNORECASE,
+)
+REGISTRY_FORM = "azureml://registries/<registry>/models/<model>"
+WORKSPACE_FORM = "azureml://locations/<location>/workspaces/<workspace id>/models/<model>/versions/<version>"
+
+
+@dataclass(frozen=True)
+class WorkspaceModelId:
+    """A model version registered in a workspace, named by location and workspace GUID."""
+
+    location: str
+    workspace_id: str
+    name: str
+    version: str
+
+
+def parse_workspace_model_id(model_id: str) -> WorkspaceModelId | None:
+    """The parts of a workspace model id; None when `model_id` has another form."""
+    m = _WORKSPACE_MODEL.match(model_id or "")
+    if m is None:
+        return None
+    return WorkspaceModelId(m["location"], m["workspace_id"], m["name"], m["version"])
+
+
+def is_registry_model_id(model_id: str) -> bool:
+    """Whether `model_id` has the registry form (with or without a version or label)."""
+    return _REGISTRY_MODEL.match(model_id or "") is not None
 
 
 @dataclass(frozen=True)

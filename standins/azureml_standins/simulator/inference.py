@@ -134,16 +134,13 @@ class DataPlane:
             )
         if state != "Online":
             raise DataPlaneError(404, "NotFound", f"Endpoint '{res.name}' is not ready (state {state}).")
-        model = res.properties["modelSettings"]["modelId"].rsplit("/", 1)[-1]
+        # A registry model answers under its name, a fine-tuned workspace model under its own name
+        # (not its version, the last segment of its id).
+        model, provider = kind.served_model(res)  # type: ignore[attr-defined]
         self.sim.inference.setdefault(res.name, Counter())["requests"] += 1
         if route == "info" and req.method == "GET":
             return Reply(
-                200,
-                {
-                    "model_name": model,
-                    "model_type": "chat-completion",
-                    "model_provider_name": res.properties["modelSettings"]["modelId"].split("/")[3],
-                },
+                200, {"model_name": model, "model_type": "chat-completion", "model_provider_name": provider}
             )
         return self._complete(req, route, model, {})
 

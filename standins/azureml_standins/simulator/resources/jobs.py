@@ -21,7 +21,7 @@ from azureml_standins.simulator.errors import ArmError, user_error
 from azureml_standins.simulator.kinds import Kind
 from azureml_standins.simulator.messages import Ctx, Reply
 from azureml_standins.simulator.resources.data import referenced_data_asset
-from azureml_standins.simulator.state import Resource
+from azureml_standins.simulator.state import Resource, Workspace
 
 TASK_TYPES = (
     "ChatCompletion",
@@ -356,6 +356,11 @@ class ModelVersions(_ReadOnly):
     type_name = "models/versions"
     arm_type = "Microsoft.MachineLearningServices/workspaces/models/versions"
     display = "model version"
+
+    def registered(self, ws: Workspace, name: str, version: str) -> Resource | None:
+        """The version `version` of workspace model `name`, if registered (names compare case-insensitively)."""
+        found = self.sim.state.resources.get(f"{ws.id}/models/{name}/versions/{version}".lower())
+        return found if found is not None and found.kind == self.type_name else None
 
     def register_from_job(self, job: Resource) -> int:
         ws = self.sim.workspace_of(job)

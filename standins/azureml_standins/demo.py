@@ -151,8 +151,16 @@ def main(args: argparse.Namespace) -> int:
                 f"not everything became Ready in {args.timeout:.0f} s; operator log:\n{op.log_text()[-4000:]}"
             )
             return 1
-        chat(core, custom, args.namespace, docs)
-        if real_cluster and not cleanup(custom, args.namespace, docs, args.timeout):
+        first = next(d for d in docs if d["kind"] == "ServerlessEndpoint")
+        chat(core, custom, args.namespace, first["metadata"]["name"])
+        made = []
+        for doc in (d for d in docs if d["kind"] == "FineTuneJob"):
+            ok, child = fine_tune_story(core, custom, args.namespace, doc, args.timeout)
+            if not ok:
+                print(f"operator log:\n{op.log_text()[-4000:]}")
+                return 1
+            made += [child] if child else []
+        if real_cluster and not cleanup(custom, args.namespace, docs + made, args.timeout):
             print(f"operator log:\n{op.log_text()[-4000:]}")
             return 1
     return 0
@@ -184,6 +192,8 @@ def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None
                 and f"{status['subscriptionStatus']} to {obj['spec']['modelId']}"
             )
             or (status.get("location") and f"{obj['spec']['workspaceName']} in {status['location']}")
+            or status.get("assetId")
+            or ((status.get("registeredModel") or {}).get("modelId"))
             or condition(obj).get("message", "")
         )
         rows.append(
@@ -196,11 +206,43 @@ def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None
     print()
 
 
-def chat(core: Any, custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
+def fine_tune_story(
+    core: Any, custom: Any, namespace: str, doc: dict[str, Any], timeout: float
+) -> tuple[bool, dict[str, Any] | None]:
+    """What the job went through (its Events), the model it registered, and a chat with the
+    ServerlessEndpoint it made for it. Whether that all worked out in time, and the endpoint (which
+    the cleanup waits for too)."""
+    name = doc["metadata"]["name"]
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["FineTuneJob"], name)
+    say(f"FineTuneJob {name}: fine-tuning {obj['spec']['model']}")
+    events = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.uid={obj['metadata']['uid']}"
+    )
+    for event in sorted(events.items, key=lambda e: e.metadata.creation_timestamp or 0):
+        if event.reason != "Logging":
+            print(f"    {event.reason:<16} {event.message}")
+    model = (obj.get("status") or {}).get("registeredModel") or {}
+    say(f"registered model {model.get('name')}:{model.get('version')} ({model.get('modelId')})")
+    deploy = ((doc["spec"].get("deploy") or {}).get("serverlessEndpoint") or {}).get("name")
+    if not deploy:
+        return True, None
+    child = {"kind": "ServerlessEndpoint", "metadata": {"name": deploy}}
+    say(f"the operator made ServerlessEndpoint {deploy} for it: waiting for it to be Ready")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _get(custom, namespace, child)
+        if found and condition(found).get("status") == "True":
+            say(f"ServerlessEndpoint {deploy} is Ready: {found['status'].get('inferenceUri')}")
+            chat(core, custom, namespace, deploy)
+            return True, child
+        time.sleep(0.3)
+    print(f"ServerlessEndpoint {deploy} is not Ready after {timeout:.0f} s")
+    return False, child
+
+
+def chat(core: Any, custom: Any, namespace: str, name: str) -> None:
     import requests
 
-    endpoint = next(d for d in docs if d["kind"] == "ServerlessEndpoint")
-    name = endpoint["metadata"]["name"]
     obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "serverlessendpoints", name)
     secret = core.read_namespaced_secret(obj["status"]["keysSecretName"], namespace)
     data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}

@@ -28,4 +28,11 @@ def test_packaged_demo_manifests_are_the_examples() -> None:
 
 def test_the_demo_applies_the_packaged_manifests_by_default() -> None:
     kinds = sorted(doc["kind"] for doc in manifests(DEMO_MANIFESTS))
-    assert kinds == ["ModelSubscription", "ServerlessEndpoint", "ServerlessEndpoint", "Workspace"]
+    assert kinds == [
+        "DataAsset",
+        "FineTuneJob",
+        "ModelSubscription",
+        "ServerlessEndpoint",
+        "ServerlessEndpoint",
+        "Workspace",
+    ]

@@ -12,6 +12,7 @@ import yaml
 from azureml_operator import crdgen
 from azureml_operator.api.data_asset import KIND as DATA_KIND
 from azureml_operator.api.finetune_job import KIND as FT_KIND
+from azureml_operator.api.serverless_endpoint import KIND as ENDPOINT_KIND
 from azureml_standins import admission
 
 FT_CRD = yaml.safe_load(crdgen.render(FT_KIND))
@@ -142,3 +143,36 @@ def test_a_dotted_object_name_needs_an_asset_name() -> None:
     assert any("not a valid data asset name" in e for e in admission.validate(DATA_CRD, obj))
     obj["spec"]["assetName"] = "chat-train"
     assert admission.validate(DATA_CRD, obj) == []
+
+
+# -- a ServerlessEndpoint of a fine-tuned model --------------------------------------------------------
+
+SLS_CRD = yaml.safe_load(crdgen.render(ENDPOINT_KIND))
+LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
+
+
+def endpoint(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "azureml.dev/v1alpha1",
+        "kind": "ServerlessEndpoint",
+        "metadata": {"name": "phi-ft"},
+        "spec": spec,
+    }
+
+
+def test_an_endpoint_names_exactly_one_model() -> None:
+    assert admission.validate(SLS_CRD, endpoint(modelRef={"fineTuneJob": "ft"})) == []
+    assert admission.validate(SLS_CRD, endpoint(modelId=LLAMA)) == []
+    for wrong in (endpoint(), endpoint(modelId=LLAMA, modelRef={"fineTuneJob": "ft"})):
+        assert any("set exactly one of modelId, modelRef" in e for e in admission.validate(SLS_CRD, wrong))
+    assert admission.validate(SLS_CRD, endpoint(modelRef={})) != []
+    assert admission.validate(SLS_CRD, endpoint(modelRef={"fineTuneJob": "Not_A_Name"})) != []
+
+
+def test_an_endpoints_model_cannot_change_between_a_fine_tune_and_a_registry_model() -> None:
+    by_ref = endpoint(modelRef={"fineTuneJob": "ft"})
+    assert admission.validate(SLS_CRD, by_ref, old=by_ref) == []
+    errors = admission.validate(SLS_CRD, endpoint(modelId=LLAMA), old=by_ref)
+    assert any("cannot be swapped" in e for e in errors)
+    other_job = admission.validate(SLS_CRD, endpoint(modelRef={"fineTuneJob": "ft-2"}), old=by_ref)
+    assert any("modelRef is immutable" in e for e in other_job)

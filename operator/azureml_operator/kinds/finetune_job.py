@@ -277,14 +277,16 @@ def plan(
     else:
         message = f"fine-tuning job {name} is {phase} (for {duration((now - since).total_seconds())})"
     events: tuple[Event, ...] = ()
-    if changed:
+    if changed and action in TERMINAL_ACTIONS:  # the message already says how long it ran
+        kind = "Normal" if action is Action.COMPLETED else "Warning"
+        events = (Event(kind, str(OUTCOMES[action].reason), message),)
+    elif changed:
         was = (
             f" (was {seen.phase} for {duration((now - seen.since).total_seconds())})"
             if seen.phase and seen.since
             else ""
         )
-        kind = "Warning" if action in (Action.FAILED, Action.CANCELED) else "Normal"
-        events = (Event(kind, str(OUTCOMES[action].reason), f"{message}{was}"),)
+        events = (Event("Normal", str(OUTCOMES[action].reason), f"{message}{was}"),)
     return Plan(action, message, status, events, progressed=changed)
 
 

@@ -218,7 +218,7 @@ def fine_tune_story(
     events = core.list_namespaced_event(
         namespace, field_selector=f"involvedObject.uid={obj['metadata']['uid']}"
     )
-    for event in sorted(events.items, key=lambda e: e.metadata.creation_timestamp or 0):
+    for event in sorted(events.items, key=lambda e: str(e.event_time or e.first_timestamp or "")):
         if event.reason != "Logging":
             print(f"    {event.reason:<16} {event.message}")
     model = (obj.get("status") or {}).get("registeredModel") or {}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_helpers import PLURALS, ROOT, Cluster, G, V
+from e2e_helpers import PLURALS, ROOT, Cluster, G, Operators, V
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -95,3 +95,16 @@ def operator(start_operator: Callable[..., OperatorProcess]) -> OperatorProcess:
 def cluster(api_client: client.ApiClient, namespace: str, operator: OperatorProcess) -> Cluster:
     """The test's namespace, with an operator watching it."""
     return Cluster(api_client, namespace, operator.log_text)
+
+
+@pytest.fixture
+def operators(start_operator: Callable[..., OperatorProcess]) -> Iterator[Operators]:
+    """Operators started in turn (the first now), for tests that stop, kill and restart them."""
+    ops = Operators(start_operator)
+    ops.start()
+    yield ops
+
+
+@pytest.fixture
+def restartable(api_client: client.ApiClient, namespace: str, operators: Operators) -> Cluster:
+    return Cluster(api_client, namespace, operators.log)

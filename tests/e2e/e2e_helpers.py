@@ -26,6 +26,7 @@ PLURALS = {
     "ModelSubscription": "modelsubscriptions",
     "ServerlessEndpoint": "serverlessendpoints",
     "DataAsset": "dataassets",
+    "FineTuneJob": "finetunejobs",
 }
 T = TypeVar("T")
 
@@ -106,12 +107,15 @@ class Cluster:
             raise
         return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
-    def events(self, name: str | None = None) -> list[dict[str, str]]:
+    def events(self, name: str | None = None, kind: str | None = None) -> list[dict[str, str]]:
+        """Events (of the object `name`, of `kind`), oldest first (by eventTime: microseconds)."""
         items = self.core.list_namespaced_event(self.namespace).items
+        ordered = sorted(items, key=lambda e: str(e.event_time or e.first_timestamp or ""))
         return [
             {"type": e.type, "reason": e.reason, "message": e.message, "name": e.involved_object.name}
-            for e in items
-            if name is None or e.involved_object.name == name
+            for e in ordered
+            if (name is None or e.involved_object.name == name)
+            and (kind is None or e.involved_object.kind == kind)
         ]
 
     def wait(
@@ -187,3 +191,35 @@ def arm(sim: Any, method: str, path: str, body: Any = None, api_version: str = "
     )
     assert resp.status_code < 300, resp.text
     return resp.json() if resp.content else None
+
+
+def stats(sim: Any) -> dict[str, Any]:
+    """The simulator's request counts and resources (`/_sim/stats`)."""
+    result: dict[str, Any] = sim.admin("GET", "stats")
+    return result
+
+
+def count(s: dict[str, Any], key: str) -> int:
+    return int(s["requests"].get(key, 0))
+
+
+def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
+    keys = set(after["requests"]) | set(before["requests"])
+    diff = {k: count(after, k) - count(before, k) for k in keys}
+    return {k: n for k, n in diff.items() if n}
+
+
+class Operators:
+    """The operators one test starts in turn; the Cluster's failure messages show all their logs."""
+
+    def __init__(self, start: Callable[..., Any]) -> None:
+        self._start = start
+        self.started: list[Any] = []
+
+    def start(self) -> Any:
+        op = self._start()
+        self.started.append(op)
+        return op
+
+    def log(self) -> str:
+        return "\n".join(f"=== operator #{i + 1} ===\n{op.log_text()}" for i, op in enumerate(self.started))

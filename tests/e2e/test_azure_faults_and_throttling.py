@@ -7,20 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from e2e_helpers import PHI, Cluster, arm, manifest, ready
+from e2e_helpers import PHI, Cluster, arm, count, manifest, ready, stats
 
 from azureml_standins.simulator.process import SimulatorProcess
 
 KIND = "ServerlessEndpoint"
-
-
-def stats(sim: SimulatorProcess) -> dict[str, Any]:
-    result: dict[str, Any] = sim.admin("GET", "stats")
-    return result
-
-
-def count(s: dict[str, Any], key: str) -> int:
-    return int(s["requests"].get(key, 0))
 
 
 def endpoints_in_azure(sim: SimulatorProcess) -> list[dict[str, Any]]:

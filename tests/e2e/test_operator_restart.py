@@ -5,61 +5,14 @@ status and tags, write nothing when nothing changed, and finish what its predece
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from e2e_helpers import PHI, Cluster, arm, manifest, ready
-from kubernetes import client
+from e2e_helpers import PHI, Cluster, Operators, arm, count, delta, manifest, ready, stats
 
-from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
 
 KIND = "ServerlessEndpoint"
 FINALIZER = "azureml.dev/finalizer"
-
-
-class Operators:
-    """The operators one test starts in turn; the Cluster's failure messages show all their logs."""
-
-    def __init__(self, start: Callable[..., OperatorProcess]) -> None:
-        self._start = start
-        self.started: list[OperatorProcess] = []
-
-    def start(self) -> OperatorProcess:
-        op = self._start()
-        self.started.append(op)
-        return op
-
-    def log(self) -> str:
-        return "\n".join(f"=== operator #{i + 1} ===\n{op.log_text()}" for i, op in enumerate(self.started))
-
-
-@pytest.fixture
-def operators(start_operator: Callable[..., OperatorProcess]) -> Iterator[Operators]:
-    ops = Operators(start_operator)
-    ops.start()
-    yield ops
-
-
-@pytest.fixture
-def restartable(api_client: client.ApiClient, namespace: str, operators: Operators) -> Cluster:
-    return Cluster(api_client, namespace, operators.log)
-
-
-def stats(sim: SimulatorProcess) -> dict[str, Any]:
-    result: dict[str, Any] = sim.admin("GET", "stats")
-    return result
-
-
-def count(s: dict[str, Any], key: str) -> int:
-    return int(s["requests"].get(key, 0))
-
-
-def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
-    keys = set(after["requests"]) | set(before["requests"])
-    diff = {k: count(after, k) - count(before, k) for k in keys}
-    return {k: n for k, n in diff.items() if n}
 
 
 def own_events(cluster: Cluster) -> list[tuple[str, str, str]]:

@@ -7,6 +7,8 @@ PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/
 	  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test processes; every worker starts its own simulator and Kubernetes stand-in (0: no workers).
+TEST_WORKERS ?= 3
 
 .PHONY: venv demo test lint crds simulator clean
 
@@ -29,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples

@@ -79,6 +79,14 @@ def _status_message(err: ApiException) -> str:
     return message if isinstance(message, str) else ""
 
 
+def _kept_changing(what: str) -> KubeRequestFailed:
+    """Every read-compare-replace round lost to another writer."""
+    return KubeRequestFailed(
+        f"updating {what}",
+        ApiException(status=409, reason=f"Conflict (changed {_CONFLICT_RETRIES} times while being written)"),
+    )
+
+
 @contextmanager
 def _refused(doing: str) -> Iterator[None]:
     try:
@@ -196,12 +204,7 @@ class KubeApi:
                         continue
                     raise KubeRequestFailed(f"updating Secret {namespace}/{name}", err) from None
                 return "updated"
-            raise KubeRequestFailed(
-                f"updating Secret {namespace}/{name}",
-                ApiException(
-                    status=409, reason=f"Conflict (changed {_CONFLICT_RETRIES} times while being written)"
-                ),
-            )
+            raise _kept_changing(f"Secret {namespace}/{name}")
 
         return await asyncio.to_thread(apply)
 
@@ -260,12 +263,7 @@ class KubeApi:
                         continue
                     raise KubeRequestFailed(f"updating {what}", err) from None
                 return "updated"
-            raise KubeRequestFailed(
-                f"updating {what}",
-                ApiException(
-                    status=409, reason=f"Conflict (changed {_CONFLICT_RETRIES} times while being written)"
-                ),
-            )
+            raise _kept_changing(what)
 
         return await asyncio.to_thread(apply)
 

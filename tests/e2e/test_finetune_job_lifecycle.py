@@ -125,6 +125,10 @@ def test_the_fine_tuning_walkthrough_ends_in_a_chat_with_the_fine_tuned_model(
     made = delta(stats(sim), before)
     assert not [k for k in made if " jobs" in k or k.endswith("workspaces")], made
     assert ready(cluster.get(KIND, "phi-ft")) == ready(done)
+    # Nor is the endpoint object written again: its spec is what the API server stored.
+    child = cluster.get("ServerlessEndpoint", "phi-ft")
+    assert child is not None and child["metadata"]["generation"] == 1
+    assert "EndpointUpdated" not in [e["reason"] for e in cluster.events("phi-ft", KIND)]
 
 
 def test_deleting_the_job_object_deletes_its_endpoint_in_azure_too(

@@ -107,3 +107,47 @@ def test_a_refusal_by_the_api_server_is_one_line_without_the_http_exchange(
     assert "\n" not in text and len(text) <= 512, text
     assert "HTTP response headers" not in text and "Content-Type" not in text, text
     assert "422" in text and "Secret" in text
+
+
+# -- owned child objects --------------------------------------------------------------------------
+
+
+def test_a_child_object_is_created_owned_kept_to_its_spec_and_never_taken_from_another_owner(
+    api_client: client.ApiClient, core: client.CoreV1Api, ns: str, project_crds: dict[str, Any]
+) -> None:
+    from azureml_operator.api.serverless_endpoint import KIND as ENDPOINT
+
+    api = kubeapi.KubeApi(api_client)
+    custom = client.CustomObjectsApi(api_client)
+    owner = _owner(core, ns)
+    # As FineTuneJob hands it over: with the CRD's defaults, as the server stores it.
+    spec = {"modelRef": {"fineTuneJob": "ft"}, "authMode": "Key", "deletionPolicy": "Delete"}
+
+    def apply(name: str, wanted: dict[str, Any]) -> str:
+        return asyncio.run(api.apply_owned_object(ENDPOINT, ns, name, owner, wanted))
+
+    assert apply("ft-chat", spec) == "created"
+    made = custom.get_namespaced_custom_object("azureml.dev", "v1alpha1", ns, ENDPOINT.plural, "ft-chat")
+    assert made["metadata"]["ownerReferences"] == [owner]
+    assert made["metadata"]["labels"] == kubeapi.MANAGED_BY and made["spec"] == spec
+    assert apply("ft-chat", spec) == "unchanged"
+    # Edited by hand: put back.
+    custom.patch_namespaced_custom_object(
+        "azureml.dev", "v1alpha1", ns, ENDPOINT.plural, "ft-chat", {"spec": {"deletionPolicy": "Retain"}}
+    )
+    assert apply("ft-chat", spec) == "updated"
+    again = custom.get_namespaced_custom_object("azureml.dev", "v1alpha1", ns, ENDPOINT.plural, "ft-chat")
+    assert again["spec"] == spec
+
+    theirs = {
+        "apiVersion": "azureml.dev/v1alpha1",
+        "kind": "ServerlessEndpoint",
+        "metadata": {"name": "mine"},
+    }
+    custom.create_namespaced_custom_object(
+        "azureml.dev", "v1alpha1", ns, ENDPOINT.plural, {**theirs, "spec": {"modelRef": {"fineTuneJob": "x"}}}
+    )
+    with pytest.raises(kubeapi.ObjectNotOwned, match=r"ServerlessEndpoint .*/mine already exists"):
+        apply("mine", spec)
+    mine = custom.get_namespaced_custom_object("azureml.dev", "v1alpha1", ns, ENDPOINT.plural, "mine")
+    assert mine["spec"] == {"modelRef": {"fineTuneJob": "x"}, "deletionPolicy": "Delete", "authMode": "Key"}

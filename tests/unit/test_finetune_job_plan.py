@@ -285,6 +285,7 @@ def test_deploy_asks_for_an_endpoint_of_this_jobs_model_in_its_workspace() -> No
     obj = Obj("azureml.dev/v1alpha1", "FineTuneJob", "finetunejobs", "team-a", "ft", "uid", 1, {}, {})
     assert endpoint_spec(s, obj) == {
         "modelRef": {"fineTuneJob": "ft"},
+        "authMode": "Key",  # the CRD's default, as the API server will store it
         "deletionPolicy": "Delete",
         "workspaceRef": {"name": "ws"},
         "subscriptionRef": {"name": "llama-sub"},

@@ -124,7 +124,7 @@ async def test_a_completed_job_creates_its_endpoint_owned_by_it_even_from_status
     obj, verdict = await run(h, with_status(ft, {"azureResourceId": JOB_ID, "phase": "Running"}))
     assert verdict.fields["serverlessEndpoint"] == "phi-ft" and "EndpointCreated" in event_reasons(verdict)
     child = h.kube.objects[("ServerlessEndpoint", "team-a", "phi-ft")]
-    assert child["spec"] == {"modelRef": {"fineTuneJob": "ft"}, "deletionPolicy": "Delete"}
+    assert child["spec"] == {"modelRef": {"fineTuneJob": "ft"}, "authMode": "Key", "deletionPolicy": "Delete"}
     assert child["ownerReferences"][0]["uid"] == ft["metadata"]["uid"]
     # Deleted by someone: a settled pass, with no Azure call, makes it again.
     del h.kube.objects[("ServerlessEndpoint", "team-a", "phi-ft")]

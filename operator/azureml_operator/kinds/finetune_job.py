@@ -317,7 +317,11 @@ def endpoint_spec(spec: FineTuneJobSpec, obj: Obj) -> dict[str, Any] | None:
         child["contentSafety"] = deploy.content_safety.value
     if deploy.keys_secret_name is not None:
         child["keysSecretName"] = deploy.keys_secret_name
-    return child
+    # With every default filled in, as the API server stores it: else the stored spec would always
+    # differ from this one, and each pass would write the child again.
+    parsed = ENDPOINT_KIND.parse_spec(child)
+    normal: dict[str, Any] = parsed.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return normal
 
 
 class FineTuneJobAdapter(Adapter):

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from polling import eventually
 
-from azureml_operator.azure.client import Connection, DesiredData, DesiredJob, WorkspaceTarget
+from azureml_operator.azure.client import Connection, DesiredData, DesiredJob, ModelSource, WorkspaceTarget
 from azureml_operator.azure.credentials import CredentialSpec
 from azureml_operator.azure.data import DataVersions, version_path
 from azureml_operator.azure.jobs import FineTuningJobs, is_terminal
@@ -82,10 +82,15 @@ def test_a_fine_tuning_job_runs_to_completion_and_names_its_registered_model(con
         assert done.status == "Completed", done
         assert done.output_model_name == "phi4-ft" and done.output_model_version
         ws = await conn.get_workspace()
-        assert await jobs.model_id("phi4-ft", done.output_model_version) == (
+        model_id = (
             f"azureml://locations/{ws.location}/workspaces/{ws.workspace_id}/models/phi4-ft/versions/"
             f"{done.output_model_version}"
         )
+        assert await jobs.model_id("phi4-ft", done.output_model_version) == model_id
+        # What an endpoint asks before it deploys a fine-tune: only the owner's job answers.
+        assert await jobs.registered_model(ModelSource("ft-1", "u-1")) == model_id
+        assert await jobs.registered_model(ModelSource("ft-1", "someone-else")) is None
+        assert await jobs.registered_model(ModelSource("no-such-job", "u-1")) is None
 
     asyncio.run(run())
 

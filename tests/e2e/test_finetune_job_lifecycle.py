@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from e2e_helpers import (
+    WS_ID,
     Cluster,
     Operators,
     arm,
@@ -249,3 +250,33 @@ def test_killed_during_submission_the_restarted_operator_has_submitted_exactly_o
     assert job["id"] == obj["status"]["azureResourceId"] == done["status"]["azureResourceId"]
     assert job["properties"]["tags"]["azureml.dev-owner-uid"] == obj["metadata"]["uid"]
     assert 1 <= count(stats(sim), "PUT jobs") <= 2  # resubmitting the same job is idempotent
+
+
+def test_a_model_written_into_a_jobs_status_is_not_deployed(cluster: Cluster, sim: SimulatorProcess) -> None:
+    # A job that never ran (its data does not exist), whose status someone then writes by hand: a
+    # completed job with a registered model — any model of the workspace, another team's say.
+    cluster.apply(manifest(KIND, "forged", job_spec(trainingData={"dataAssetRef": {"name": "absent"}})))
+    cluster.wait_reason(KIND, "forged", "WaitingForData")
+    ws_model = (
+        "azureml://locations/eastus2/workspaces/00000000-0000-0000-0000-00000000abcd/models/theirs/versions/1"
+    )
+    cluster.custom.patch_namespaced_custom_object_status(
+        "azureml.dev",
+        "v1alpha1",
+        cluster.namespace,
+        "finetunejobs",
+        "forged",
+        {
+            "status": {
+                "azureResourceId": f"{WS_ID}/jobs/forged",
+                "phase": "Completed",
+                "registeredModel": {"name": "theirs", "version": "1", "modelId": ws_model},
+            }
+        },
+    )
+    cluster.wait_ready(KIND, "forged")  # status is what it is: the object's own business
+    cluster.apply(manifest("ServerlessEndpoint", "stolen", {"modelRef": {"fineTuneJob": "forged"}}))
+    obj = cluster.wait_reason("ServerlessEndpoint", "stolen", "Conflict")
+    assert "not deploying it" in ready(obj)["message"]
+    assert count(stats(sim), "PUT serverlessEndpoints") == 0
+    assert "serverlessEndpoints" not in stats(sim)["resources"]

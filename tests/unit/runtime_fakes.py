@@ -19,6 +19,7 @@ from azureml_operator.azure.client import (
     DesiredJob,
     DesiredServerless,
     EndpointKeys,
+    ModelSource,
     ObservedJob,
     ObservedServerless,
     ObservedSubscription,
@@ -135,6 +136,8 @@ class FakeServerlessEndpoints(_FakeApi):
         self.keys_of: dict[str, EndpointKeys] = {}
         # What a PUT leaves the endpoint in; a test may ask for "Creating" to see an operation in flight.
         self.state_after_put = "Succeeded"
+        # The models fine-tuning jobs registered, as Azure reports them (`fine_tuned_model`).
+        self.fine_tuned: dict[ModelSource, str] = {}
 
     def add(
         self,
@@ -178,6 +181,10 @@ class FakeServerlessEndpoints(_FakeApi):
             content_safety=desired.content_safety or "Enabled",
             auth_mode=desired.auth_mode,
         )
+
+    async def fine_tuned_model(self, source: ModelSource) -> str | None:
+        self._record("fine_tuned_model", source)
+        return self.fine_tuned.get(source)
 
     async def keys(self, name: str) -> EndpointKeys:
         self._record("keys", name)

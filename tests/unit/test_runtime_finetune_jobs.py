@@ -19,6 +19,7 @@ from runtime_fakes import (
     ready_status,
 )
 
+from azureml_operator.azure.client import ModelSource
 from azureml_operator.conditions import Reason
 from azureml_operator.kinds.finetune_job import job_name
 from azureml_operator.reconcilers.common import Finality
@@ -170,10 +171,25 @@ async def test_an_endpoint_waits_for_its_job_without_calling_azure() -> None:
 async def test_an_endpoint_serves_the_model_its_completed_job_registered() -> None:
     h = Harness()
     h.add(with_status(FT, ready_status(registeredModel={"name": "m", "version": "2", "modelId": MODEL_ID})))
+    h.endpoints.fine_tuned[ModelSource(NAME, FT["metadata"]["uid"])] = MODEL_ID
     verdict = await h.reconcile(model_ref_endpoint())
     assert verdict.reason is Reason.CREATING
     [put] = [c for c in h.endpoints.calls if c.method == "begin_put"]
     assert put.args[1].model_id == MODEL_ID and verdict.fields["modelId"] == MODEL_ID
+
+
+async def test_a_model_written_into_the_jobs_status_by_hand_is_not_deployed() -> None:
+    h = Harness()
+    forged = MODEL_ID.replace("/models/m/", "/models/another-teams-model/")
+    h.add(with_status(FT, ready_status(registeredModel={"name": "x", "version": "1", "modelId": forged})))
+    h.endpoints.fine_tuned[ModelSource(NAME, FT["metadata"]["uid"])] = MODEL_ID  # what the job made
+    verdict = await h.reconcile(model_ref_endpoint())
+    assert verdict.reason is Reason.CONFLICT and "not deploying it" in verdict.message
+    assert "begin_put" not in h.endpoints.methods()
+    # Nor when Azure has no such job of that FineTuneJob (say its uid tag is another's).
+    h.endpoints.fine_tuned.clear()
+    again = await h.reconcile(model_ref_endpoint())
+    assert again.reason is Reason.CONFLICT and "begin_put" not in h.endpoints.methods()
 
 
 async def test_an_endpoint_cannot_serve_a_job_of_another_workspace() -> None:

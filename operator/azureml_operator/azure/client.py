@@ -84,6 +84,15 @@ class ObservedServerless:
 
 
 @dataclass(frozen=True)
+class ModelSource:
+    """The fine-tuning job a model id was taken from, and the uid its owner tag must carry: what
+    Azure is asked, before an endpoint is created, whether that job really registered the model."""
+
+    job_name: str
+    owner_uid: str
+
+
+@dataclass(frozen=True)
 class DesiredServerless:
     """What the operator PUTs for a serverless endpoint."""
 
@@ -91,6 +100,7 @@ class DesiredServerless:
     auth_mode: str
     content_safety: str | None
     tags: dict[str, str]
+    source: ModelSource | None = None  # a fine-tuned model: verify it in Azure before creating
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from azureml_operator.azure.client import Connection, DesiredJob, ObservedJob
+from azureml_operator.azure.client import OWNER_UID_TAG, Connection, DesiredJob, ModelSource, ObservedJob
 from azureml_operator.errors import Terminal
 
 COLLECTION = "jobs"
@@ -42,6 +42,20 @@ class FineTuningJobs:
     async def begin_cancel(self, name: str) -> None:
         path = f"{self._path(name)}/cancel"
         await self._conn.call("POST", self._conn.rest.request, "POST", path, API_VERSION)
+
+    async def registered_model(self, source: ModelSource) -> str | None:
+        """The model the job `source` names registered, as Azure says: None unless that job exists,
+        carries the owner's uid tag, has completed and reports its model."""
+        job = await self.get(source.job_name)
+        if job is None or job.tags.get(OWNER_UID_TAG) != source.owner_uid:
+            return None
+        if (
+            (job.status or "").lower() != "completed"
+            or not job.output_model_name
+            or not job.output_model_version
+        ):
+            return None
+        return await self.model_id(job.output_model_name, job.output_model_version)
 
     async def model_id(self, name: str, version: str) -> str:
         """The id a serverless endpoint deploys a workspace model version by, as the Foundry

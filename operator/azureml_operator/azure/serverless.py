@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from azureml_operator.azure.client import Connection, DesiredServerless, EndpointKeys, ObservedServerless
+from azureml_operator.azure.client import (
+    Connection,
+    DesiredServerless,
+    EndpointKeys,
+    ModelSource,
+    ObservedServerless,
+)
+from azureml_operator.azure.jobs import FineTuningJobs
 
 COLLECTION = "serverlessEndpoints"
 API_VERSION = "2024-01-01-preview"  # the one azure-ai-ml 1.35 uses for serverless endpoints
@@ -32,6 +39,10 @@ class ServerlessEndpoints:
     async def begin_put(self, name: str, desired: DesiredServerless) -> None:
         body = to_arm(desired, await self._conn.location())
         await self._conn.call("PUT", self._conn.rest.request, "PUT", self._path(name), API_VERSION, body)
+
+    async def fine_tuned_model(self, source: ModelSource) -> str | None:
+        """The model a fine-tuning job of this workspace registered (`jobs.registered_model`)."""
+        return await FineTuningJobs(self._conn).registered_model(source)
 
     async def keys(self, name: str) -> EndpointKeys:
         keys = await self._conn.call("POST", self._conn.ml.serverless_endpoints.get_keys, name)

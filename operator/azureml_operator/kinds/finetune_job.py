@@ -69,6 +69,12 @@ def job_name(namespace: str, name: str, uid: str) -> str:
     return f"{stem}-{digest}"
 
 
+def job_name_of(entry: Indexed) -> str:
+    """The Azure job of a FineTuneJob as the index holds it: from its spec and uid, never its status."""
+    named = entry.spec.get("jobName")
+    return named if isinstance(named, str) and named else job_name(entry.namespace, entry.name, entry.uid)
+
+
 def data_id(data: DataInput, entry: Indexed | None) -> str | None:
     """What the job's input names: the DataAsset's `azureml:<name>:<version>`, an asset id or a URI.
     None: the DataAsset is not there (submission waits for it)."""

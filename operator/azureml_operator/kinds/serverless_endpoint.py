@@ -7,7 +7,7 @@ The model is a registry model (`spec.modelId`) or the one a FineTuneJob of the n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -18,11 +18,13 @@ from azureml_operator.azure.client import (
     OWNER_UID_TAG,
     Connection,
     DesiredServerless,
+    ModelSource,
     ObservedServerless,
     is_in_progress,
 )
 from azureml_operator.conditions import Reason
-from azureml_operator.errors import InvalidSpec
+from azureml_operator.errors import InvalidSpec, Terminal
+from azureml_operator.kinds.finetune_job import job_name_of
 from azureml_operator.reconcilers.adapters import (
     Adapter,
     Decision,
@@ -51,13 +53,21 @@ from azureml_operator.reconcilers.status import fields_of
 
 
 def desired(
-    *, model_id: str, auth_mode: str, content_safety: str | None, namespace: str, name: str, uid: str
+    *,
+    model_id: str,
+    auth_mode: str,
+    content_safety: str | None,
+    namespace: str,
+    name: str,
+    uid: str,
+    source: ModelSource | None = None,
 ) -> DesiredServerless:
     return DesiredServerless(
         model_id=model_id,
         auth_mode=auth_mode,
         content_safety=content_safety,
         tags={OWNER_TAG: f"{namespace}/{name}", OWNER_UID_TAG: uid},
+        source=source,
     )
 
 
@@ -82,12 +92,7 @@ def merged_tags(want: DesiredServerless, have: ObservedServerless | None) -> Des
     """Keep tags someone else put on the endpoint: a PUT replaces the whole tag set."""
     if have is None or not have.tags:
         return want
-    return DesiredServerless(
-        model_id=want.model_id,
-        auth_mode=want.auth_mode,
-        content_safety=want.content_safety,
-        tags={**have.tags, **want.tags},
-    )
+    return replace(want, tags={**have.tags, **want.tags})
 
 
 class Action(Enum):
@@ -183,19 +188,21 @@ def keys_secret_name(obj: Obj, spec: ServerlessEndpointSpec) -> str:
 MODEL_REF = "modelRef.fineTuneJob"
 
 
-def model_of(spec: ServerlessEndpointSpec, refs: Refs) -> str:
-    """The model id to serve: the spec's, or the one the referenced FineTuneJob registered."""
+def model_of(spec: ServerlessEndpointSpec, refs: Refs) -> tuple[str, ModelSource | None]:
+    """The model id to serve: the spec's, or the one the referenced FineTuneJob reports, with the job
+    it must come from. That report is status, which anyone who may write the job's status can
+    change: a creation asks Azure first (`ServerlessEndpointAdapter.create`)."""
     if spec.model_id is not None:
-        return spec.model_id
+        return spec.model_id, None
     job = refs.get(MODEL_REF)
     registered = (job.status.get("registeredModel") or {}) if job is not None else {}
     model_id = registered.get("modelId") if isinstance(registered, dict) else None
-    if not isinstance(model_id, str) or not model_id:
+    if job is None or not isinstance(model_id, str) or not model_id:
         # Unreachable past the gate (the job is Ready only with its model registered), unless the
         # job's status was edited by hand.
-        job_name = spec.model_ref.fine_tune_job if spec.model_ref else "?"
-        raise InvalidSpec(f"FineTuneJob {job_name} is Ready but reports no registered model")
-    return model_id
+        named = spec.model_ref.fine_tune_job if spec.model_ref else "?"
+        raise InvalidSpec(f"FineTuneJob {named} is Ready but reports no registered model")
+    return model_id, ModelSource(job_name=job_name_of(job), owner_uid=job.uid)
 
 
 class ServerlessEndpointAdapter(Adapter):
@@ -220,8 +227,10 @@ class ServerlessEndpointAdapter(Adapter):
         return f"serverless endpoint {name}"
 
     def desired(self, obj: Obj, spec: ServerlessEndpointSpec, refs: Refs) -> DesiredServerless:
+        model_id, source = model_of(spec, refs)
         return desired(
-            model_id=model_of(spec, refs),
+            model_id=model_id,
+            source=source,
             auth_mode=spec.auth_mode,
             content_safety=spec.content_safety.value if spec.content_safety else None,
             namespace=obj.namespace,
@@ -264,6 +273,15 @@ class ServerlessEndpointAdapter(Adapter):
     async def create(
         self, api: serverless.ServerlessEndpoints, name: str, desired: DesiredServerless
     ) -> None:
+        if desired.source is not None:
+            # Only a model the named job registered in Azure is deployed, whatever its status says.
+            registered = await api.fine_tuned_model(desired.source)
+            if registered is None or not same_model(registered, desired.model_id):
+                raise Terminal(
+                    f"{desired.model_id} is not the model fine-tuning job {desired.source.job_name} of that "
+                    f"FineTuneJob registered in Azure ({registered or 'none'}): not deploying it",
+                    reason=Reason.CONFLICT,
+                )
         await api.begin_put(name, desired)
 
     async def update(

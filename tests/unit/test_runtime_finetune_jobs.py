@@ -234,3 +234,48 @@ async def test_a_finished_job_is_released_at_once_without_asking_azure() -> None
     status = {"azureResourceId": JOB_ID, "phase": "Failed", "error": {"code": "UserError", "message": "x"}}
     verdict = await h.finalize(finetune_job(status=status, deleting=True))
     assert verdict.released and h.azure_calls() == []
+
+
+# -- data named by id -----------------------------------------------------------------------------
+
+DATA_ID = DEFAULT_TARGET.child_id("data", "chat/versions/1")
+
+
+def by_asset_id() -> dict[str, Any]:
+    return finetune_job(spec={"trainingData": {"assetId": "azureml:chat:1"}})
+
+
+async def test_a_data_asset_another_namespace_manages_is_not_trained_on() -> None:
+    h = Harness()
+    theirs = data_asset("chat", namespace="team-b", status=ready_status(azureResourceId=DATA_ID))
+    h.add(theirs)
+    verdict = await h.reconcile(by_asset_id())
+    assert verdict.reason is Reason.INVALID_SPEC and "team-b/chat" in verdict.message
+    assert "spec.trainingData.assetId" in verdict.message and "begin_create" not in h.jobs.methods()
+
+
+async def test_one_managed_in_an_unwatched_namespace_is_found_in_the_cluster() -> None:
+    h = Harness()
+    h.kube.cluster_claims[DATA_ID.lower()] = [("team-c", "chat", "uid-c")]
+    verdict = await h.reconcile(by_asset_id())
+    assert verdict.reason is Reason.INVALID_SPEC and "team-c/chat" in verdict.message
+    assert "begin_create" not in h.jobs.methods()
+
+
+async def test_this_namespaces_own_or_nobodys_data_asset_may_be_named_by_id() -> None:
+    h = Harness()
+    h.add(data_asset("chat", status=ready_status(azureResourceId=DATA_ID)))
+    verdict = await h.reconcile(by_asset_id())
+    assert verdict.reason is Reason.CREATING and h.jobs.methods().count("begin_create") == 1
+    assert h.jobs.submitted[NAME].training_data == "azureml:chat:1"
+
+
+async def test_without_leave_to_list_the_cluster_the_served_namespaces_still_count() -> None:
+    h = Harness()
+    h.kube.claims_error = RuntimeError("403 Forbidden")
+    h.add(data_asset("chat", namespace="team-b", status=ready_status(azureResourceId=DATA_ID)))
+    verdict = await h.reconcile(by_asset_id())
+    assert verdict.reason is Reason.INVALID_SPEC and "team-b/chat" in verdict.message
+    h.cluster.clear()
+    allowed = await h.reconcile(by_asset_id())
+    assert allowed.reason is Reason.CREATING

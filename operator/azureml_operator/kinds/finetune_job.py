@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from azureml_operator.api.data_asset import KIND as DATA_KIND
 from azureml_operator.api.finetune_job import (
     KIND,
     DataInput,
@@ -30,6 +31,8 @@ from azureml_operator.api.finetune_job import (
 from azureml_operator.api.serverless_endpoint import KIND as ENDPOINT_KIND
 from azureml_operator.azure import jobs
 from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG, Connection, DesiredJob, ObservedJob
+from azureml_operator.azure.data import COLLECTION as DATA_COLLECTION
+from azureml_operator.azure.data import version_path as data_version_path
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.adapters import (
     Adapter,
@@ -38,6 +41,7 @@ from azureml_operator.reconcilers.adapters import (
     Effect,
     Observation,
     Outcome,
+    Read,
     Refs,
 )
 from azureml_operator.reconcilers.common import POLL_OPERATION, Backoff, Event, Ownership, Verdict
@@ -375,6 +379,17 @@ class FineTuneJobAdapter(Adapter):
             now=datetime.now(UTC),
         )
         return self._decision(result)
+
+    def reads(self, spec: FineTuneJobSpec) -> tuple[Read, ...]:
+        found = []
+        for field, data in (("trainingData", spec.training_data), ("validationData", spec.validation_data)):
+            parts = (data.asset_id or "").split(":")
+            if len(parts) == 3:
+                path = data_version_path(parts[1], parts[2])
+                found.append(
+                    Read(f"{field}.assetId", DATA_KIND.kind, DATA_KIND.plural, DATA_COLLECTION, path)
+                )
+        return tuple(found)
 
     def settled(self, obj: Obj, spec: FineTuneJobSpec) -> Decision | None:
         if not obj.recorded_id:

@@ -43,6 +43,19 @@ class Dependency:
 
 
 @dataclass(frozen=True)
+class Read:
+    """An Azure resource a kind's creation reads, named in the spec by id rather than by an object of
+    the namespace (`spec.<field>`): `kind` is the kind whose objects own such resources, and
+    `collection`/`name` where it is in the workspace. One another namespace's object owns is refused."""
+
+    field: str
+    kind: str
+    plural: str
+    collection: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Unmet:
     """A gate that is not open (yet), and what to say about it."""
 
@@ -147,6 +160,10 @@ class Adapter:
         """What Azure should hold. `refs` are the objects the declared dependencies name that exist,
         by dependency field (a FineTuneJob's registered model, for an endpoint that serves it)."""
         return None
+
+    def reads(self, spec: Any) -> tuple[Read, ...]:
+        """What creating the Azure resource reads that the spec names by id (a job's data asset)."""
+        return ()
 
     def settled(self, obj: Obj, spec: Any) -> Decision | None:
         """The decision from status alone, for an Azure resource that can no longer change (a

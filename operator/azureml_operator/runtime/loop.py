@@ -8,10 +8,11 @@ wait -> release. A failure that only a person can fix keeps the finalizer and sa
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from azureml_operator import conditions
-from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG
+from azureml_operator.azure.client import OWNER_TAG, OWNER_UID_TAG, WorkspaceTarget
 from azureml_operator.conditions import Reason, is_transient
 from azureml_operator.errors import AzureFailure, InvalidSpec, Recoverable, Terminal, Throttled
 from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Gate, Observation, Refs, Unmet
@@ -99,6 +100,13 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
         observation = Observation(obj, spec, name, desired, observed, owner, unmet)
         decision = adapter.decide(observation)
         expected = resolved.target.child_id(adapter.collection, name) if adapter.collection else ""
+        trespass = (
+            await foreign_read(adapter, obj, spec, resolved.target, ctx)
+            if decision.effect is Effect.CREATE
+            else None
+        )
+        if trespass is not None:
+            return Verdict.not_ready(Reason.INVALID_SPEC, trespass)
         verdict = await act(adapter, ctx, api, observation, decision, expected, attempt)
         if claimant is not None and verdict.reason is Reason.CONFLICT:
             verdict.message = (
@@ -142,6 +150,26 @@ def referenced(adapter: Adapter, obj: Obj, ctx: Context) -> Refs:
         if entry is not None:
             found[dep.field] = entry
     return found
+
+
+async def foreign_read(
+    adapter: Adapter, obj: Obj, spec: Any, target: WorkspaceTarget, ctx: Context
+) -> str | None:
+    """Why the creation must not read what it names (another namespace's object owns it), or None.
+    Owners are looked for in the index (every namespace this operator serves) and, since only a
+    creation asks, in the whole cluster where the operator may list it."""
+    for read in adapter.reads(spec):
+        arm_id = target.child_id(read.collection, read.name)
+        owners = {(c.namespace, c.name) for c in ctx.lookups.claims(arm_id) if c.kind == read.kind}
+        with contextlib.suppress(Exception):  # a namespaced install may not list the cluster
+            owners |= {(ns, name) for ns, name, _ in await ctx.kube.claims(read.plural, arm_id)}
+        others = sorted(f"{ns}/{name}" for ns, name in owners if ns != obj.namespace)
+        if others:
+            return (
+                f"spec.{read.field} names what {read.kind} {others[0]} of another namespace manages; "
+                f"objects use only their own namespace's: create a {read.kind} here"
+            )
+    return None
 
 
 def waiting(unmet: Unmet, attempt: int) -> Verdict:

@@ -102,8 +102,14 @@ def test_the_fine_tuning_walkthrough_ends_in_a_chat_with_the_fine_tuned_model(
     assert (model["name"], model["version"]) == ("phi-4-mini-chat-ft", "1")
     assert model["modelId"].endswith("/models/phi-4-mini-chat-ft/versions/1")
     assert model["modelId"].startswith("azureml://locations/eastus2/workspaces/")
-    reasons = [e["reason"] for e in cluster.events("phi-ft", KIND) if e["reason"] != "Logging"]
-    for phase in ("Creating", "Queued", "Running", "Succeeded", "EndpointCreated"):
+
+    def phase_events() -> list[str] | None:
+        # Events are posted just after the status they tell of is written.
+        got = [e["reason"] for e in cluster.events("phi-ft", KIND) if e["reason"] != "Logging"]
+        return got if {"Succeeded", "EndpointCreated"} <= set(got) else None
+
+    reasons = cluster.wait("the job's Events", phase_events, timeout=10)
+    for phase in ("Creating", "Queued", "Running"):
         assert phase in reasons, reasons
     assert reasons.index("Queued") < reasons.index("Running") < reasons.index("Succeeded")
 
@@ -171,8 +177,12 @@ def test_a_failing_job_shows_azures_error_in_status_and_a_warning(
         "message": "CUDA out of memory on node 0.",
     }
     assert "CUDA out of memory" in ready(obj)["message"]
-    warnings = [e for e in cluster.events("oom") if e["type"] == "Warning" and e["reason"] == "JobFailed"]
-    assert warnings and "CUDA out of memory" in warnings[0]["message"]
+    warnings = cluster.wait(
+        "a Warning Event",
+        lambda: [e for e in cluster.events("oom") if e["type"] == "Warning" and e["reason"] == "JobFailed"],
+        timeout=10,
+    )
+    assert "CUDA out of memory" in warnings[0]["message"]
 
 
 def test_what_azure_refuses_or_fails_is_reported_in_azures_words(

@@ -109,3 +109,20 @@ def test_builtins_through_kubectl(kube: KubeProcess, core: client.CoreV1Api, tmp
     eventually(
         lambda: namespace not in {n.metadata.name for n in core.list_namespace().items}, "namespace gone"
     )
+
+
+def test_the_fine_tune_example_applies_and_lists_with_its_columns(
+    kube: KubeProcess, tmp_path: Path, ns: str
+) -> None:
+    examples = Path(__file__).parents[2] / "examples" / "finetune"
+    applied = _kubectl(kube, tmp_path, "apply", "-n", ns, "-f", str(examples))
+    assert applied.returncode == 0, applied.stderr
+    by_category = _kubectl(kube, tmp_path, "get", "azureml", "-n", ns, "-o", "name")
+    assert sorted(by_category.stdout.split()) == [
+        "dataasset.azureml.dev/chat-train",
+        "finetunejob.azureml.dev/phi-ft",
+    ]
+    table = _kubectl(kube, tmp_path, "get", "amlft", "-n", ns)
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "PHASE", "BASE", "MODEL", "OUTPUT", "MODEL", "AGE"]
+    assert row.split()[:2] == ["phi-ft", "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"]

@@ -57,8 +57,8 @@ POLL_JOB = Backoff(base=5.0, cap=60.0)
 TRAINING_REF = "trainingData.dataAssetRef"
 VALIDATION_REF = "validationData.dataAssetRef"
 
-# The service's JobStatus values, by what they mean here (compared lower-case).
-_PENDING = frozenset({"notstarted", "starting", "provisioning", "preparing", "queued", "scheduled", "paused"})
+# The service's JobStatus values, by what they mean here (compared lower-case). The rest (NotStarted,
+# Starting, Provisioning, Preparing, Queued, Scheduled, Paused, and any added later) are pending.
 _RUNNING = frozenset({"running", "finalizing", "cancelrequested"})
 _FAILED = frozenset({"failed", "notresponding"})
 _NAME_MAX = 255

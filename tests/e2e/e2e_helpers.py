@@ -118,6 +118,21 @@ class Cluster:
             and (kind is None or e.involved_object.kind == kind)
         ]
 
+    def wait_event(
+        self, name: str, reason: str, type_: str | None = None, kind: str | None = None, timeout: float = 10.0
+    ) -> list[dict[str, str]]:
+        """Events of `reason` for `name`, once there are some: the operator posts them just after the
+        status write they tell of, so a test that saw the status may be a moment early."""
+
+        def probe() -> list[dict[str, str]]:
+            return [
+                e
+                for e in self.events(name, kind)
+                if e["reason"] == reason and (type_ is None or e["type"] == type_)
+            ]
+
+        return self.wait(f"a {reason} Event for {name}", probe, timeout, lambda: self.events(name, kind))
+
     def wait(
         self,
         what: str,

@@ -144,9 +144,7 @@ def test_a_failed_operation_is_reported_and_a_spec_change_retries_it(
     assert condition["status"] == "False"
     assert "Failed" in condition["message"] and "change the spec" in condition["message"], condition
     assert obj["status"]["provisioningState"] == "Failed"
-    assert [
-        e for e in cluster.events("phi") if e["reason"] == "ProvisioningFailed" and e["type"] == "Warning"
-    ]
+    cluster.wait_event("phi", "ProvisioningFailed", "Warning")
     # A failure that needs a person is not retried blindly: one drift check later, still one PUT.
     gets = count(stats(sim), "GET serverlessEndpoints")
     cluster.wait(

@@ -177,11 +177,7 @@ def test_a_failing_job_shows_azures_error_in_status_and_a_warning(
         "message": "CUDA out of memory on node 0.",
     }
     assert "CUDA out of memory" in ready(obj)["message"]
-    warnings = cluster.wait(
-        "a Warning Event",
-        lambda: [e for e in cluster.events("oom") if e["type"] == "Warning" and e["reason"] == "JobFailed"],
-        timeout=10,
-    )
+    warnings = cluster.wait_event("oom", "JobFailed", "Warning")
     assert "CUDA out of memory" in warnings[0]["message"]
 
 

@@ -76,7 +76,7 @@ def test_a_credential_secret_that_is_not_text_is_named_and_deletion_says_what_to
     cluster.delete("ServerlessEndpoint", "phi")
     blocked = ready(cluster.wait_reason("ServerlessEndpoint", "phi", "DeletionBlocked"))["message"]
     assert "clientSecret" in blocked and "reconcile-policy" in blocked and "detach" in blocked, blocked
-    assert [e for e in cluster.events("phi") if e["reason"] == "DeletionBlocked" and e["type"] == "Warning"]
+    cluster.wait_event("phi", "DeletionBlocked", "Warning")
     cluster.patch(
         "ServerlessEndpoint", "phi", {"metadata": {"annotations": {"azureml.dev/reconcile-policy": "detach"}}}
     )

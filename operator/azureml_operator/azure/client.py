@@ -206,3 +206,77 @@ class ObservedJob:
     def provisioning_state(self) -> str | None:
         """A cancel in flight reads as a deletion in flight: it is not requested again."""
         return "Deleting" if (self.status or "").lower() == "cancelrequested" else None
+
+
+@dataclass(frozen=True)
+class DesiredOnlineEndpoint:
+    """An online endpoint as the operator PUTs it; the maps are sent whole, zero shares included,
+    and `mirror_traffic` always (some clients drop it on update: the operator never does)."""
+
+    auth_mode: str  # Key | AMLToken | AADToken
+    public_network_access: str
+    description: str | None
+    tags: dict[str, str]
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ObservedOnlineEndpoint:
+    id: str
+    name: str
+    provisioning_state: str | None
+    auth_mode: str | None
+    public_network_access: str | None
+    description: str | None
+    scoring_uri: str | None
+    openapi_uri: str | None
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointToken:
+    """An AMLToken endpoint's token; times are epoch seconds, as Azure reports them."""
+
+    access_token: str = field(repr=False)
+    expires_at: int = 0
+    refresh_after: int = 0
+
+
+@dataclass(frozen=True)
+class DesiredOnlineDeployment:
+    """A managed online deployment as the operator PUTs it. Model and environment are as the spec
+    names them (`azureml:<name>:<version>` is turned into the ARM id by the Azure module)."""
+
+    model: str | None
+    environment: str | None
+    code_id: str | None
+    scoring_script: str | None
+    instance_type: str
+    instance_count: int
+    request_settings: dict[str, Any]
+    liveness_probe: dict[str, Any] | None
+    readiness_probe: dict[str, Any] | None
+    environment_variables: dict[str, str]
+    app_insights_enabled: bool
+    egress_public_network_access: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ObservedOnlineDeployment:
+    id: str
+    name: str
+    provisioning_state: str | None
+    model: str | None
+    environment: str | None
+    instance_type: str | None
+    instance_count: int | None
+    request_settings: dict[str, Any] = field(default_factory=dict)
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    app_insights_enabled: bool = False
+    egress_public_network_access: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None  # Azure's "<code>: <message>" for a Failed deployment, when it says

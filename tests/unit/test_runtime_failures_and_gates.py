@@ -4,12 +4,15 @@ every Azure failure class ends in the verdict it should, with or without a retry
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from runtime_fakes import (
     DEFAULT_TARGET,
     LLAMA,
     MISTRAL,
     NAMESPACE,
+    FakeApiServerless,
     FakeSecret,
     Harness,
     endpoint,
@@ -24,6 +27,7 @@ from azureml_operator.azure.credentials import CredentialRefused
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import Recoverable, Terminal, Throttled
 from azureml_operator.reconcilers.common import RETRY_UNAVAILABLE, WAIT_DEPENDENCY, Backoff, Finality
+from azureml_operator.reconcilers.lookups import ref_name
 from azureml_operator.runtime import loop
 from azureml_operator.settings import Settings
 
@@ -318,3 +322,37 @@ async def test_a_subscription_ref_to_another_workspaces_subscription_is_an_inval
     assert verdict.reason is Reason.INVALID_SPEC
     assert h.kube.patches == []
     assert all(c.method != "begin_put" for c in h.journal)
+
+
+# -- a kind that lives inside another object's resource ------------------------------------------
+
+
+class _InsideItsSubscription(FakeApiServerless):
+    """A stand-in for kinds such as OnlineDeployment: its name and workspace come from the object it
+    names (here, its ModelSubscription), not from its own spec."""
+
+    def azure_name(self, obj: Any, spec: Any, refs: Any) -> str:
+        parent = refs.get("subscriptionRef")
+        return f"{parent.name}-{obj.name}" if parent is not None else obj.name
+
+    def workspace_of(self, spec: Any, refs: Any) -> str | None:
+        parent = refs.get("subscriptionRef")
+        return ref_name(parent.spec, "workspaceRef") if parent is not None else None
+
+    def dependency_mismatch(self, dependency: Any, entry: Any, obj: Any) -> str | None:
+        return None  # its parent's workspace is its own, by construction
+
+
+async def test_a_kind_may_take_its_name_and_workspace_from_the_object_it_names() -> None:
+    h = Harness()
+    h.add(workspace("ws"), subscription(spec={"workspaceRef": {"name": "ws"}}, status=ready_status()))
+    ep = endpoint("llama", spec=WITH_SUB)
+    adapter = _InsideItsSubscription()
+    verdict = await loop.reconcile(adapter, h.obj(ep), h.context(ep), 0)
+    assert verdict.reason is Reason.CREATING
+    [connect] = [c for c in h.journal if c.who == "azure"]
+    assert connect.args[0].workspace_name == "ws-team-a"  # the subscription's Workspace, not the default
+    target = connect.args[0]
+    assert [c.args[0] for c in h.azure.endpoints(target).calls if c.method == "begin_put"] == [
+        "llama-sub-llama"
+    ]

@@ -92,7 +92,7 @@ class DataAssetAdapter(Adapter):
     info = KIND
     collection = data.COLLECTION
 
-    def azure_name(self, obj: Obj, spec: DataAssetSpec) -> str:
+    def azure_name(self, obj: Obj, spec: DataAssetSpec, refs: Refs) -> str:
         return data.version_path(asset_name(obj, spec), spec.version)
 
     def describe(self, name: str) -> str:

@@ -347,7 +347,7 @@ class FineTuneJobAdapter(Adapter):
         Dependency("ModelSubscription", "subscriptionRef"),
     )
 
-    def azure_name(self, obj: Obj, spec: FineTuneJobSpec) -> str:
+    def azure_name(self, obj: Obj, spec: FineTuneJobSpec, refs: Refs) -> str:
         return spec.job_name or job_name(obj.namespace, obj.name, obj.uid)
 
     def describe(self, name: str) -> str:
@@ -394,7 +394,7 @@ class FineTuneJobAdapter(Adapter):
     def settled(self, obj: Obj, spec: FineTuneJobSpec) -> Decision | None:
         if not obj.recorded_id:
             return None
-        result = settled_plan(self.azure_name(obj, spec), obj.status)
+        result = settled_plan(self.azure_name(obj, spec, {}), obj.status)
         return None if result is None else self._decision(result)
 
     def gone(self, observed: ObservedJob) -> str | None:

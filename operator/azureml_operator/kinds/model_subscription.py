@@ -126,7 +126,7 @@ class ModelSubscriptionAdapter(Adapter):
     info = KIND
     collection = subscriptions.COLLECTION
 
-    def azure_name(self, obj: Obj, spec: ModelSubscriptionSpec) -> str:
+    def azure_name(self, obj: Obj, spec: ModelSubscriptionSpec, refs: Refs) -> str:
         return spec.subscription_name or obj.name
 
     def needs_azure(self, spec: ModelSubscriptionSpec) -> bool:

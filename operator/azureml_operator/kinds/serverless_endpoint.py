@@ -220,7 +220,7 @@ class ServerlessEndpointAdapter(Adapter):
         "(and name it in spec.subscriptionRef to wait for it)"
     }
 
-    def azure_name(self, obj: Obj, spec: ServerlessEndpointSpec) -> str:
+    def azure_name(self, obj: Obj, spec: ServerlessEndpointSpec, refs: Refs) -> str:
         return spec.endpoint_name or obj.name
 
     def describe(self, name: str) -> str:

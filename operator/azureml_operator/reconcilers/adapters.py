@@ -149,8 +149,16 @@ class Adapter:
 
     # -- pure ------------------------------------------------------------------------------------
 
-    def azure_name(self, obj: Obj, spec: Any) -> str:
+    def azure_name(self, obj: Obj, spec: Any, refs: Refs) -> str:
+        """The resource's name (path) under the kind's collection in the workspace; `refs` as for
+        `desired` (a deployment's path starts with its endpoint's Azure name)."""
         return obj.name
+
+    def workspace_of(self, spec: Any, refs: Refs) -> str | None:
+        """The Workspace object (same namespace) this one uses; None: the operator's default. A kind
+        that lives inside another object's resource uses that object's workspace."""
+        ref = getattr(spec, "workspace_ref", None)
+        return ref.name if ref is not None else None
 
     def needs_azure(self, spec: Any) -> bool:
         """False: the plan decides from the spec alone, with no workspace and no Azure call."""

@@ -32,6 +32,7 @@ class Indexed:
     claim: str | None  # status.azureResourceId, lower-cased
     # What the object reports (e.g. a FineTuneJob's registered model), for kinds that build on it.
     status: Mapping[str, Any] = field(default_factory=dict)
+    deleting: bool = False  # its deletion has begun (an endpoint drops the mirror to it first)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -85,6 +86,7 @@ def index_keys(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str
         message=ready.get("message"),
         claim=claim.lower() if isinstance(claim, str) and claim else None,
         status=dict(status),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
     keys: dict[Key, Indexed] = {
         ("obj", kind, entry.namespace, entry.name): entry,

@@ -73,7 +73,8 @@ async def reconcile(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> V
 
 
 async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int) -> Verdict:
-    name = adapter.azure_name(obj, spec)
+    refs = referenced(adapter, obj, ctx)
+    name = adapter.azure_name(obj, spec, refs)
     settled = adapter.settled(obj, spec)
     if settled is not None:
         # Nothing in Azure can change any more: report what status holds, with no Azure call.
@@ -86,10 +87,10 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
     incomplete = [u for u in unmet if u.dependency.gate is Gate.ALL]
     if incomplete:
         return waiting(incomplete[0], attempt)
-    desired = adapter.desired(obj, spec, referenced(adapter, obj, ctx))
+    desired = adapter.desired(obj, spec, refs)
     if not adapter.needs_azure(spec):
         return adapter.decide(Observation(obj, spec, name, desired, None, None)).verdict(attempt)
-    resolved = await resolve(adapter, obj, spec, ctx, attempt)
+    resolved = await resolve(adapter, obj, spec, refs, ctx, attempt)
     api = adapter.azure_api(await workspaces.connect(resolved, ctx))
     try:
         observed = await adapter.read(api, name)
@@ -134,10 +135,10 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
 
 
 async def resolve(
-    adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int
+    adapter: Adapter, obj: Obj, spec: Any, refs: Refs, ctx: Context, attempt: int
 ) -> workspaces.ResolvedWorkspace:
     if adapter.uses_workspace:
-        return await workspaces.by_reference(workspaces.workspace_ref(spec), obj.namespace, ctx, attempt)
+        return await workspaces.by_reference(adapter.workspace_of(spec, refs), obj.namespace, ctx, attempt)
     return await workspaces.from_spec(obj.name, obj.namespace, spec, ctx, attempt)
 
 
@@ -384,14 +385,15 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
         return _stuck(f"cannot delete {recorded}: {err}; fix the spec, or {DETACH_HINT}", attempt)
     if not adapter.needs_azure(spec):
         return Verdict.release("nothing in Azure to delete")
-    name = adapter.azure_name(obj, spec)
+    refs = referenced(adapter, obj, ctx)
+    name = adapter.azure_name(obj, spec, refs)
     what = adapter.describe(name)
     settled = adapter.settled(obj, spec)
     if settled is not None:
         return Verdict.release(f"{settled.message}: nothing to do in Azure")
     try:
         api = adapter.azure_api(
-            await workspaces.connect(await resolve(adapter, obj, spec, ctx, attempt), ctx)
+            await workspaces.connect(await resolve(adapter, obj, spec, refs, ctx, attempt), ctx)
         )
     except Blocked as blocked:
         if is_transient(blocked.verdict.reason):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -122,8 +121,3 @@ async def connect(resolved: ResolvedWorkspace, ctx: Context) -> Connection:
         raise Blocked(
             Verdict.not_ready(Reason.CREDENTIAL_REJECTED, f"{resolved.credential.describe()}: {err}")
         ) from None
-
-
-def workspace_ref(spec: Any) -> str | None:
-    ref = getattr(spec, "workspace_ref", None)
-    return ref.name if ref is not None else None

@@ -26,7 +26,10 @@ OWNER_UID_TAG = f"{GROUP}-owner-uid"
 
 T = TypeVar("T")
 
-IN_PROGRESS_STATES = frozenset({"creating", "updating", "deleting", "accepted", "provisioning", "inprogress"})
+# `scaling`: an online deployment changing its instance count (DeploymentProvisioningState).
+IN_PROGRESS_STATES = frozenset(
+    {"creating", "updating", "deleting", "accepted", "provisioning", "inprogress", "scaling"}
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from runtime_fakes import (
     MISTRAL,
     NAMESPACE,
     FakeApiServerless,
+    FakeApiSubscription,
     FakeSecret,
     Harness,
     endpoint,
@@ -356,3 +357,23 @@ async def test_a_kind_may_take_its_name_and_workspace_from_the_object_it_names()
     assert [c.args[0] for c in h.azure.endpoints(target).calls if c.method == "begin_put"] == [
         "llama-sub-llama"
     ]
+
+
+class _SeesItsDependents(FakeApiSubscription):
+    """Records what the runtime tells it of the objects that name it (as an endpoint its deployments)."""
+
+    seen: list[Any] = []
+
+    def desired(self, obj: Any, spec: Any, refs: Any) -> Any:
+        self.seen.append(sorted(e.name for e in refs.dependents))
+        return super().desired(obj, spec, refs)
+
+
+async def test_an_object_is_told_which_objects_name_it_by_their_declared_dependency() -> None:
+    h = Harness()
+    sub = subscription()
+    h.add(sub, endpoint("llama", spec=WITH_SUB), endpoint("other", spec={"subscriptionRef": {"name": "x"}}))
+    h.add(endpoint("elsewhere", spec=WITH_SUB, namespace="team-b"))
+    adapter = _SeesItsDependents()
+    await loop.reconcile(adapter, h.obj(sub), h.context(sub), 0)
+    assert adapter.seen == [["llama"]]  # not one naming another subscription, nor another namespace's

@@ -394,7 +394,7 @@ class FineTuneJobAdapter(Adapter):
     def settled(self, obj: Obj, spec: FineTuneJobSpec) -> Decision | None:
         if not obj.recorded_id:
             return None
-        result = settled_plan(self.azure_name(obj, spec, {}), obj.status)
+        result = settled_plan(self.azure_name(obj, spec, Refs()), obj.status)
         return None if result is None else self._decision(result)
 
     def gone(self, observed: ObservedJob) -> str | None:

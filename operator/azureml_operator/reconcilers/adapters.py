@@ -21,8 +21,18 @@ if TYPE_CHECKING:
     from azureml_operator.reconcilers.lookups import Indexed
     from azureml_operator.reconcilers.objects import Obj
 
-# The objects a kind's dependencies name, by dependency field (`Dependency.field`).
-Refs = Mapping[str, "Indexed"]
+
+@dataclass(frozen=True)
+class Refs:
+    """The objects of the namespace related to this one, as the index holds them: those its declared
+    dependencies name, by dependency field (`Dependency.field`), and its dependents, whose declared
+    dependencies name it (an endpoint's deployments): one declaration serves both directions."""
+
+    named: Mapping[str, Indexed] = field(default_factory=dict)
+    dependents: tuple[Indexed, ...] = ()
+
+    def get(self, dependency_field: str) -> Indexed | None:
+        return self.named.get(dependency_field)
 
 
 class Gate(Enum):

@@ -143,14 +143,18 @@ async def resolve(
 
 
 def referenced(adapter: Adapter, obj: Obj, ctx: Context) -> Refs:
-    """The objects the declared dependencies name that exist, by dependency field."""
+    """The objects the declared dependencies name that exist, by dependency field, and the objects
+    whose declared dependencies name this one."""
     found = {}
     for dep in adapter.dependencies:
         target = ref_name(obj.spec, dep.field)
         entry = ctx.lookups.get(dep.kind, obj.namespace, target) if target else None
         if entry is not None:
             found[dep.field] = entry
-    return found
+    dependents = tuple(
+        e for e in ctx.lookups.referencing(adapter.info.kind, obj.namespace, obj.name) if e.uid != obj.uid
+    )
+    return Refs(found, dependents)
 
 
 async def foreign_read(

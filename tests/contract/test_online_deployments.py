@@ -4,6 +4,7 @@ each service rule (azure-ml-service-rules.md §10.2, §11, §13) violated once."
 from __future__ import annotations
 
 import pytest
+import requests
 from azure.ai.ml.entities import (
     DefaultScaleSettings,
     KubernetesOnlineDeployment,
@@ -305,3 +306,53 @@ def test_deployment_with_mirror_traffic_cannot_be_deleted(ml, sim) -> None:
         "Deployment green of endpoint od-ep has 20% mirrored traffic and cannot be deleted",
     )
     assert ml.online_deployments.get("green", "od-ep").provisioning_state == "Succeeded"
+
+
+def test_a_deployment_names_its_last_operation_where_a_client_reads_why_it_failed(ml, sim) -> None:
+    # The service's PUT reply carries the operation's status URL in the deployment's property bag
+    # (azure-ml-service-rules.md §5, the official REST sample); that later GETs carry it too is
+    # UNVERIFIED. The ARM resource has no error field: the status document is where the reason is.
+    put_endpoint(sim, "od-ep")
+    finish(sim)
+    sim.admin(
+        "POST",
+        "faults",
+        {
+            "resourceType": "onlineEndpoints/deployments",
+            "method": "PUT",
+            "failOperation": True,
+            "code": "ResourceNotReady",
+            "message": "User container has crashed or terminated.",
+            "count": 1,
+        },
+    )
+    poller = ml.online_deployments.begin_create_or_update(_deployment())
+    finish(sim)
+    with pytest.raises(HttpResponseError) as info:
+        poller.result()
+    assert info.value.error is not None and info.value.error.code == "ResourceNotReady"
+    failed = ml.online_deployments.get("blue", "od-ep")
+    assert failed.provisioning_state == "Failed"
+    uri = failed.properties["AzureAsyncOperationUri"]
+    assert uri.startswith(f"{sim.base_url}/subscriptions/") and "/mfeOperationsStatus/" in uri
+    status = requests.get(uri, headers={"Authorization": "Bearer x"}, verify=str(sim.ca), timeout=30).json()
+    assert status["status"] == "Failed"
+    assert status["error"] == {
+        "code": "ResourceNotReady",
+        "message": "User container has crashed or terminated.",
+    }
+
+    # What was read goes back (the service's entry included) with a change: a new operation, named
+    # by the entry from then on. The entry is not taken for a user property, which could never be
+    # removed again: a later PUT without it (the operator's) is accepted.
+    failed.instance_count = 2
+    retried = _create(ml, sim, failed)
+    assert retried.provisioning_state == "Succeeded"
+    again = retried.properties["AzureAsyncOperationUri"]
+    assert again != uri and "/mfeOperationsStatus/" in again
+    ok = requests.get(again, headers={"Authorization": "Bearer x"}, verify=str(sim.ca), timeout=30).json()
+    assert ok["status"] == "Succeeded" and "error" not in ok
+    assert ml.online_deployments.get("blue", "od-ep").properties == {"AzureAsyncOperationUri": again}
+    put_deployment(sim, "od-ep", "blue", instance_count=3)
+    finish(sim)
+    assert ml.online_deployments.get("blue", "od-ep").instance_count == 3

@@ -23,6 +23,8 @@ from azureml_standins.simulator.resources.serverless import new_keys, regenerate
 from azureml_standins.simulator.state import Operation, Resource
 
 AUTH_MODES = ("Key", "AMLToken", "AADToken")
+# A deployment's property bag entry naming the status URL of its last operation (see render).
+OPERATION_URI_PROPERTY = "AzureAsyncOperationUri"
 
 # Managed online endpoint SKUs (a representative subset of the documented list).
 INSTANCE_TYPES = frozenset(
@@ -407,6 +409,9 @@ class OnlineDeployments(Kind):
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             validate.obj(props, probe, "properties")
         user_props = validate.str_map(props, "properties", "properties")
+        # The service's own entry (see `render`) is not the caller's: a client that PUTs back what
+        # it read (the SDK's get, then create_or_update) must not find it frozen as a user property.
+        user_props.pop(OPERATION_URI_PROPERTY, None)
         new_props: dict[str, Any] = {
             **{k: v for k, v in props.items() if k not in ("provisioningState",)},
             "endpointComputeType": "Managed",
@@ -561,8 +566,26 @@ class OnlineDeployments(Kind):
     def on_failed(self, res: Resource, op: Operation) -> None:
         res.extra["failedOperation"] = op.kind
 
+    def accepted_put(self, ctx: Ctx, res: Resource, op: Operation, created: bool) -> Reply:
+        res.extra["lastOperation"] = op.id
+        return super().accepted_put(ctx, res, op, created)
+
+    def accepted_delete(self, ctx: Ctx, res: Resource, duration: str) -> Reply:
+        reply = super().accepted_delete(ctx, res, duration)
+        res.extra["lastOperation"] = res.op
+        return reply
+
     def render(self, ctx: Ctx, res: Resource) -> dict[str, Any]:
         doc = super().render(ctx, res)
+        props = doc["properties"]
         # The SDK's parser breaks on a deployment without scaleSettings (contract §6 row 8).
-        doc["properties"].setdefault("scaleSettings", {"scaleType": "Default"})
+        props.setdefault("scaleSettings", {"scaleType": "Default"})
+        # The status URL of the deployment's last operation in its property bag, as the service's
+        # PUT reply carries it (azure-ml-service-rules.md §5, the official REST sample): where a
+        # client that did not keep the Azure-AsyncOperation header reads why provisioning failed
+        # (the ARM resource has no error field). Carried on every GET as well: UNVERIFIED.
+        op = self.sim.state.operations.get(res.extra.get("lastOperation") or "")
+        if op is not None:
+            uri = self.sim.async_headers(ctx, op)["Azure-AsyncOperation"]
+            props["properties"] = {**props.get("properties", {}), OPERATION_URI_PROPERTY: uri}
         return doc

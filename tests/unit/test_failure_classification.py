@@ -55,11 +55,6 @@ def http_error(status: int, code: str, message: str, **headers: str) -> HttpResp
             Reason.WORKSPACE_NOT_FOUND,
         ),
         (
-            http_error(404, "UserError", "Model 'X' was not found in registry 'azureml-meta'."),
-            Terminal,
-            Reason.MODEL_NOT_FOUND,
-        ),
-        (
             http_error(
                 404, "ResourceNotFound", "The serverless endpoint 'e' was not found in workspace 'w'."
             ),
@@ -185,3 +180,25 @@ def test_a_404_is_not_found_only_for_a_read_a_write_that_names_something_missing
     put = classify(err, "PUT")
     assert isinstance(put, Terminal) and not isinstance(put, NotFound)
     assert put.reason is Reason.AZURE_REJECTED and "chat-train" in put.message
+
+
+def test_a_write_naming_a_missing_model_is_model_not_found() -> None:
+    failure = classify(
+        http_error(404, "UserError", "Model 'X' was not found in registry 'azureml-meta'."), "PUT"
+    )
+    assert type(failure) is Terminal and failure.reason is Reason.MODEL_NOT_FOUND
+
+
+def test_a_read_answered_404_is_not_found_whatever_the_resource_is_called() -> None:
+    for name in ("oc-quota", "model", "subscribe-me", "name-is-not-available"):
+        message = f"Resource '{name}' of type onlineEndpoints was not found."
+        assert type(classify(http_error(404, "ResourceNotFound", message), "GET")) is NotFound, name
+
+
+def test_a_name_in_azures_message_never_decides_the_reason() -> None:
+    refused = classify(http_error(400, "UserError", "Endpoint 'oc-quota' has an invalid tag."), "PUT")
+    assert refused.reason is Reason.AZURE_REJECTED
+    quota = classify(
+        http_error(400, "UserError", "Subscription 's' has reached its limit of 100 endpoints."), "PUT"
+    )
+    assert quota.reason is Reason.QUOTA_EXCEEDED

@@ -50,6 +50,9 @@ MAX_MESSAGE = 512
 _UNREACHABLE = (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError, socket.gaierror)
 
 
+_QUOTED = re.compile(r"'[^']*'")
+
+
 def _one_line(text: str) -> str:
     """Azure's own message: whitespace (line breaks included) collapsed, bounded."""
     flat = " ".join(text.split())
@@ -160,12 +163,15 @@ def _classify(err: BaseException, method: str) -> AzureFailure:
             )
         if status == 409 and code == "Conflict" and "in progress" in message:
             return Recoverable(f"Azure is busy with this resource: {message}", code=code, status=status)
+        if status == 404 and method.upper() in ("GET", "HEAD", "DELETE"):
+            # What the request addressed is not there: an observation, whatever the message says.
+            return NotFound(message, code=code, status=status)
+        # Names are quoted in Azure's messages; an endpoint called `oc-quota` is not a quota.
+        unquoted = _QUOTED.sub("''", message)
         for pattern, reason in _PATTERNS:
-            if pattern.search(message):
+            if pattern.search(unquoted):
                 return Terminal(message, reason=reason, code=code, status=status)
         if status == 404:
-            if method.upper() in ("GET", "HEAD", "DELETE"):
-                return NotFound(message, code=code, status=status)
             # A write answered 404: something it names (a data asset, a model) is missing, which
             # retrying the same request cannot fix; NotFound would read as "nothing there yet".
             return Terminal(message, reason=Reason.AZURE_REJECTED, code=code, status=status)

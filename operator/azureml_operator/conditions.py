@@ -29,6 +29,7 @@ class Reason(StrEnum):
     WAITING_FOR_WORKSPACE = "WaitingForWorkspace"
     WAITING_FOR_DATA = "WaitingForData"  # a FineTuneJob's DataAsset is not Ready yet
     WAITING_FOR_MODEL = "WaitingForModel"  # a ServerlessEndpoint's FineTuneJob has not completed yet
+    TRAFFIC_PENDING = "TrafficPending"  # an online endpoint's maps wait for deployments to be Ready
     QUEUED = "Queued"  # a fine-tuning job waits for its turn in Azure
     RUNNING = "Running"  # a fine-tuning job is training
     THROTTLED = "Throttled"
@@ -64,6 +65,7 @@ TRANSIENT: frozenset[Reason] = frozenset(
         Reason.WAITING_FOR_WORKSPACE,
         Reason.WAITING_FOR_DATA,
         Reason.WAITING_FOR_MODEL,
+        Reason.TRAFFIC_PENDING,
         Reason.QUEUED,
         Reason.RUNNING,
         Reason.THROTTLED,

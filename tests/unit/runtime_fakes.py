@@ -8,19 +8,24 @@ out this module's fake API for the kind instead of the SDK-backed one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from azureml_operator.api.kinds import KindInfo
+from azureml_operator.api.online_deployment import PLANNED_KIND as ONLINE_DEPLOYMENT_KIND
 from azureml_operator.azure.client import (
     OWNER_TAG,
     OWNER_UID_TAG,
     DesiredJob,
+    DesiredOnlineEndpoint,
     DesiredServerless,
     EndpointKeys,
+    EndpointToken,
     ModelSource,
     ObservedJob,
+    ObservedOnlineEndpoint,
     ObservedServerless,
     ObservedSubscription,
     ObservedWorkspace,
@@ -31,9 +36,10 @@ from azureml_operator.errors import AzureFailure
 from azureml_operator.kinds.data_asset import DataAssetAdapter
 from azureml_operator.kinds.finetune_job import FineTuneJobAdapter
 from azureml_operator.kinds.model_subscription import ModelSubscriptionAdapter
+from azureml_operator.kinds.online_endpoint import OnlineEndpointAdapter
 from azureml_operator.kinds.serverless_endpoint import ServerlessEndpointAdapter
 from azureml_operator.kinds.workspace import WorkspaceAdapter
-from azureml_operator.reconcilers.adapters import Adapter
+from azureml_operator.reconcilers.adapters import Adapter, Dependency
 from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, POLICY_ANNOTATION, Verdict
 from azureml_operator.reconcilers.context import Context, ObjectNotOwned, SecretNotOwned
 from azureml_operator.reconcilers.lookups import MappingLookups, build_index, index_keys
@@ -304,6 +310,63 @@ class FakeFineTuningJobs(_FakeApi):
         )
 
 
+class FakeOnlineEndpoints(_FakeApi):
+    """Stands in for `azure.online.OnlineEndpoints` of one workspace: a PUT takes effect at once."""
+
+    who = "onlineEndpoints"
+
+    def __init__(self, target: WorkspaceTarget, journal: Journal) -> None:
+        super().__init__(target, journal)
+        self.resources: dict[str, ObservedOnlineEndpoint] = {}
+        self.tokens_issued = 0
+        self.token_lifetime = 3600
+
+    def add(self, name: str, **kwargs: Any) -> ObservedOnlineEndpoint:
+        base: dict[str, Any] = {
+            "id": self.arm_id(name),
+            "name": name,
+            "provisioning_state": "Succeeded",
+            "auth_mode": "Key",
+            "public_network_access": "Enabled",
+            "description": None,
+            "scoring_uri": f"https://{name}.eastus2.inference.ml.azure.com/score",
+            "openapi_uri": None,
+        }
+        observed = ObservedOnlineEndpoint(**{**base, **kwargs})
+        self.resources[name] = observed
+        return observed
+
+    async def get(self, name: str) -> ObservedOnlineEndpoint | None:
+        self._record("get", name)
+        return self.resources.get(name)
+
+    async def begin_put(self, name: str, desired: DesiredOnlineEndpoint) -> None:
+        self._record("begin_put", name, desired)
+        self.add(
+            name,
+            auth_mode=desired.auth_mode,
+            public_network_access=desired.public_network_access,
+            description=desired.description,
+            traffic=dict(desired.traffic),
+            mirror_traffic=dict(desired.mirror_traffic),
+            tags=dict(desired.tags),
+        )
+
+    async def keys(self, name: str) -> EndpointKeys:
+        self._record("keys", name)
+        return EndpointKeys(primary=f"{name}-key-1", secondary=f"{name}-key-2")
+
+    async def token(self, name: str) -> EndpointToken:
+        self._record("token", name)
+        self.tokens_issued += 1
+        now = int(time.time())
+        return EndpointToken(
+            access_token=f"{name}-token-{self.tokens_issued}",
+            expires_at=now + self.token_lifetime,
+            refresh_after=now + self.token_lifetime // 2,
+        )
+
+
 class FakeConnection:
     """Stands in for `azure.client.Connection`: one workspace reached with one credential."""
 
@@ -349,6 +412,7 @@ class FakeAzure:
                 "serverlessEndpoints": FakeServerlessEndpoints,
                 "marketplaceSubscriptions": FakeMarketplaceSubscriptions,
                 "jobs": FakeFineTuningJobs,
+                "onlineEndpoints": FakeOnlineEndpoints,
             }
             self._apis[key] = cls[collection](target, self.journal)
         return self._apis[key]
@@ -361,6 +425,11 @@ class FakeAzure:
     def subscriptions(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeMarketplaceSubscriptions:
         api = self.api(target, "marketplaceSubscriptions")
         assert isinstance(api, FakeMarketplaceSubscriptions)
+        return api
+
+    def online(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeOnlineEndpoints:
+        api = self.api(target, "onlineEndpoints")
+        assert isinstance(api, FakeOnlineEndpoints)
         return api
 
     def jobs(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeFineTuningJobs:
@@ -488,6 +557,12 @@ class FakeApiSubscription(ModelSubscriptionAdapter):
         return conn.api(self.collection)
 
 
+class FakeApiOnlineEndpoint(OnlineEndpointAdapter):
+    def azure_api(self, conn: Any) -> Any:
+        assert isinstance(conn, FakeConnection)
+        return conn.api(self.collection)
+
+
 class FakeApiFineTune(FineTuneJobAdapter):
     def azure_api(self, conn: Any) -> Any:
         assert isinstance(conn, FakeConnection)
@@ -497,9 +572,22 @@ class FakeApiFineTune(FineTuneJobAdapter):
 SERVERLESS = FakeApiServerless()
 SUBSCRIPTION = FakeApiSubscription()
 FINETUNE = FakeApiFineTune()
+ONLINE = FakeApiOnlineEndpoint()
 WORKSPACE = WorkspaceAdapter()  # its API is the connection itself
 DATA = DataAssetAdapter()  # in the index only: no fake API
-ADAPTERS: dict[str, Adapter] = {a.info.kind: a for a in (SERVERLESS, SUBSCRIPTION, FINETUNE, WORKSPACE, DATA)}
+
+
+class _DeploymentsInTheIndex(Adapter):
+    """OnlineDeployment as the index files it (its adapter comes later): under its endpoint."""
+
+    info = ONLINE_DEPLOYMENT_KIND
+    dependencies = (Dependency("OnlineEndpoint", "endpointRef"),)
+
+
+DEPLOYMENTS = _DeploymentsInTheIndex()
+ADAPTERS: dict[str, Adapter] = {
+    a.info.kind: a for a in (SERVERLESS, SUBSCRIPTION, FINETUNE, ONLINE, WORKSPACE, DATA, DEPLOYMENTS)
+}
 
 
 # -- bodies ---------------------------------------------------------------------------------------
@@ -576,6 +664,15 @@ def finetune_job(name: str = "ft", **kwargs: Any) -> dict[str, Any]:
     return body("FineTuneJob", name, spec, **kwargs)
 
 
+def online_endpoint(name: str = "chat", **kwargs: Any) -> dict[str, Any]:
+    return body("OnlineEndpoint", name, dict(kwargs.pop("spec", {})), **kwargs)
+
+
+def online_deployment(name: str, endpoint: str = "chat", **kwargs: Any) -> dict[str, Any]:
+    spec = {"endpointRef": {"name": endpoint}, "model": PHI_VERSIONED, **kwargs.pop("spec", {})}
+    return body("OnlineDeployment", name, spec, **kwargs)
+
+
 def data_asset(name: str = "train", version: str = "1", **kwargs: Any) -> dict[str, Any]:
     spec = {"version": version, "type": "uri_file", "path": TRAIN_URI, **kwargs.pop("spec", {})}
     return body("DataAsset", name, spec, **kwargs)
@@ -646,6 +743,10 @@ class Harness:
     @property
     def jobs(self) -> FakeFineTuningJobs:
         return self.azure.jobs()
+
+    @property
+    def online(self) -> FakeOnlineEndpoints:
+        return self.azure.online()
 
     def add(self, *bodies: dict[str, Any]) -> None:
         """Objects that exist in the cluster (and so in the index)."""

@@ -7,17 +7,50 @@ then Azure keeps the maps it has, and the endpoint says which deployments it wai
 deletion is not held by the mirror; live traffic to it is not moved: that is the user's decision.
 Zero shares are what Azure means by leaving a deployment out, so they never count as a difference.
 
-The adapter (Azure calls, Secret) lands with `azure/online.py`; these are its pure decisions.
+The adapter is written and tested in process, but not served yet (`PLANNED_ADAPTER`): the
+deployments' adapter and the end-to-end blue/green story come first (issue 9).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
-from azureml_operator.azure.client import DesiredOnlineEndpoint, ObservedOnlineEndpoint, is_in_progress
-from azureml_operator.reconcilers.common import Ownership, azure_reports, has_failed, not_ours
+from azureml_operator.api.online_endpoint import (
+    PLANNED_KIND,
+    AuthMode,
+    OnlineEndpointSpec,
+    OnlineEndpointStatus,
+)
+from azureml_operator.azure import online
+from azureml_operator.azure.client import (
+    OWNER_TAG,
+    OWNER_UID_TAG,
+    Connection,
+    DesiredOnlineEndpoint,
+    ObservedOnlineEndpoint,
+    is_in_progress,
+)
+from azureml_operator.conditions import Reason
+from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome, Refs
+from azureml_operator.reconcilers.common import (
+    POLL_OPERATION,
+    WAIT_DEPENDENCY,
+    Event,
+    Finality,
+    Ownership,
+    Verdict,
+    azure_reports,
+    has_failed,
+    not_ours,
+)
+from azureml_operator.reconcilers.context import Context, SecretNotOwned
+from azureml_operator.reconcilers.lookups import Indexed
+from azureml_operator.reconcilers.objects import Obj
+from azureml_operator.reconcilers.status import fields_of
 
 
 def shares(traffic: Mapping[str, int]) -> dict[str, int]:
@@ -139,3 +172,189 @@ def plan(
             f"{', '.join(maps.waiting_for)} {'is' if len(maps.waiting_for) == 1 else 'are'} Ready",
         )
     return Plan(Action.READY, f"online endpoint {name} serves {_show(observed.traffic)}")
+
+
+# -- the adapter (not served yet: its deployments' adapter and the end-to-end story come next) -----
+
+DEPLOYMENT_KIND = "OnlineDeployment"
+# An AMLToken endpoint's token is replaced this long before Azure's refreshAfter time, so no
+# consumer of the Secret ever reads an expired one.
+TOKEN_MARGIN = 300.0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the spec asks of Azure, and what the deployments allow now: `maps_now` turns it into the
+    maps to send, given what Azure holds (so creation and update decide alike)."""
+
+    endpoint: DesiredOnlineEndpoint  # with the declared maps
+    ready: frozenset[str]
+    deleting: frozenset[str]
+
+    def maps(self, in_azure: ObservedOnlineEndpoint | None) -> Maps:
+        return maps_now(
+            traffic=self.endpoint.traffic,
+            mirror_traffic=self.endpoint.mirror_traffic,
+            ready=self.ready,
+            deleting=self.deleting,
+            in_azure=in_azure,
+        )
+
+    def to_send(self, in_azure: ObservedOnlineEndpoint | None) -> DesiredOnlineEndpoint:
+        maps = self.maps(in_azure)
+        return replace(self.endpoint, traffic=maps.traffic, mirror_traffic=maps.mirror_traffic)
+
+
+def deployment_name(entry: Indexed) -> str:
+    named = entry.spec.get("deploymentName")
+    return (named if isinstance(named, str) and named else entry.name).lower()
+
+
+def intent(
+    spec: OnlineEndpointSpec, dependents: Collection[Indexed], *, namespace: str, name: str, uid: str
+) -> Intent:
+    deployments = [e for e in dependents if e.kind == DEPLOYMENT_KIND]
+    return Intent(
+        DesiredOnlineEndpoint(
+            auth_mode=spec.auth_mode.value,
+            public_network_access=spec.public_network_access.value,
+            description=spec.description,
+            tags={**(spec.tags or {}), OWNER_TAG: f"{namespace}/{name}", OWNER_UID_TAG: uid},
+            traffic=dict(spec.traffic),
+            mirror_traffic=dict(spec.mirror_traffic),
+        ),
+        ready=frozenset(deployment_name(e) for e in deployments if e.ready and not e.deleting),
+        deleting=frozenset(deployment_name(e) for e in deployments if e.deleting),
+    )
+
+
+_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
+OUTCOMES = {
+    Action.CREATE: Outcome(Effect.CREATE, Reason.CREATING, poll=POLL_OPERATION),
+    Action.UPDATE: Outcome(Effect.UPDATE, Reason.UPDATING, poll=POLL_OPERATION),
+    Action.WAIT: Outcome(Effect.NONE, Reason.UPDATING, poll=POLL_OPERATION),
+    # Usable already (keys published), but not as declared: the maps wait.
+    Action.PENDING: Outcome(Effect.PUBLISH, Reason.TRAFFIC_PENDING, poll=WAIT_DEPENDENCY),
+    Action.READY: Outcome(Effect.PUBLISH, Reason.SUCCEEDED, ready=True),
+    Action.CONFLICT: Outcome(Effect.NONE, Reason.CONFLICT),
+    Action.FAILED: Outcome(Effect.NONE, Reason.PROVISIONING_FAILED),
+}
+
+
+def status_fields(observed: ObservedOnlineEndpoint | None, maps: Maps) -> dict[str, Any]:
+    if observed is None:
+        return fields_of(OnlineEndpointStatus(waiting_for=list(maps.waiting_for)))
+    return fields_of(
+        OnlineEndpointStatus(
+            scoring_uri=observed.scoring_uri,
+            open_api_uri=observed.openapi_uri,
+            provisioning_state=observed.provisioning_state,
+            traffic=shares(observed.traffic),
+            mirror_traffic=shares(observed.mirror_traffic),
+            waiting_for=list(maps.waiting_for),
+        )
+    )
+
+
+def keys_secret_name(obj: Obj, spec: OnlineEndpointSpec) -> str:
+    return spec.keys_secret_name or f"{obj.name}-keys"
+
+
+class OnlineEndpointAdapter(Adapter):
+    info = PLANNED_KIND
+    collection = online.COLLECTION
+    tags_supported = True
+
+    def azure_name(self, obj: Obj, spec: OnlineEndpointSpec, refs: Refs) -> str:
+        return spec.endpoint_name or obj.name
+
+    def describe(self, name: str) -> str:
+        return f"online endpoint {name}"
+
+    def desired(self, obj: Obj, spec: OnlineEndpointSpec, refs: Refs) -> Intent:
+        return intent(spec, refs.dependents, namespace=obj.namespace, name=obj.name, uid=obj.uid)
+
+    def decide(self, o: Observation) -> Decision:
+        wanted: Intent = o.desired
+        maps = wanted.maps(o.observed)
+        result = plan(
+            want=wanted.to_send(o.observed),
+            maps=maps,
+            name=o.name,
+            observed=o.observed,
+            owner=o.owner,
+            spec_changed_since_failure=o.spec_changed_since_last_pass,
+        )
+        outcome = OUTCOMES[result.action]
+        if result.action is Action.WAIT:
+            state = (o.observed.provisioning_state or "").lower()
+            outcome = replace(outcome, reason=_WAIT_REASONS.get(state, Reason.UPDATING))
+        fields = {} if result.action is Action.CONFLICT else status_fields(o.observed, maps)
+        events = tuple(
+            Event("Normal", "MirrorDropped", f"mirrored traffic to {d} dropped: it is being deleted")
+            for d in maps.dropped_mirror
+            if d in shares(o.observed.mirror_traffic if o.observed else {})
+        )
+        return Decision(result.action, result.message, outcome, fields, events)
+
+    def azure_api(self, conn: Connection) -> online.OnlineEndpoints:
+        return online.OnlineEndpoints(conn)
+
+    async def create(self, api: online.OnlineEndpoints, name: str, desired: Intent) -> None:
+        await api.begin_put(name, desired.to_send(None))
+
+    async def update(
+        self, api: online.OnlineEndpoints, name: str, desired: Intent, observed: ObservedOnlineEndpoint
+    ) -> None:
+        # Others' tags stay: a PUT replaces the whole tag set.
+        send = desired.to_send(observed)
+        await api.begin_put(name, replace(send, tags={**observed.tags, **send.tags}))
+
+    async def publish(
+        self, ctx: Context, api: online.OnlineEndpoints, o: Observation, verdict: Verdict
+    ) -> Verdict:
+        """The scoring URI, and what a client authenticates with: the keys (Key), a token and its
+        expiry, replaced before Azure's refresh time (AMLToken), or nothing (AADToken: Entra ID)."""
+        secret = keys_secret_name(o.obj, o.spec)
+        data = {"scoringUri": o.observed.scoring_uri or ""}
+        auth = o.spec.auth_mode
+        if auth is AuthMode.KEY:
+            keys = await api.keys(o.name)
+            data |= {"primaryKey": keys.primary, "secondaryKey": keys.secondary}
+        elif auth is AuthMode.AML_TOKEN:
+            current = await ctx.kube.read_secret(o.obj.namespace, secret) or {}
+            refresh_at = _float(current.get("refreshAfter"))
+            if current.get("accessToken") and time.time() < refresh_at - TOKEN_MARGIN:
+                data |= {k: current[k] for k in ("accessToken", "expiresAt", "refreshAfter") if k in current}
+            else:
+                token = await api.token(o.name)
+                refresh_at = float(token.refresh_after or token.expires_at)
+                data |= {
+                    "accessToken": token.access_token,
+                    "expiresAt": str(token.expires_at),
+                    "refreshAfter": str(int(refresh_at)),
+                }
+            # Look again in time to replace it, whatever the drift interval.
+            due = max(5.0, refresh_at - TOKEN_MARGIN - time.time())
+            verdict.requeue_after = due if verdict.requeue_after is None else min(verdict.requeue_after, due)
+            verdict.finality = Finality.REQUEUE
+        try:
+            change = await ctx.kube.apply_owned_secret(o.obj.namespace, secret, o.obj.owner_reference, data)
+        except SecretNotOwned as err:
+            return Verdict.not_ready(Reason.CONFLICT, str(err), **verdict.fields)
+        verdict.fields["keysSecretName"] = secret
+        if change != "unchanged":
+            verdict.events.append(
+                Event("Normal", "KeysPublished", f"scoring URI and credentials {change} in Secret {secret}")
+            )
+        return verdict
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+PLANNED_ADAPTER = OnlineEndpointAdapter()

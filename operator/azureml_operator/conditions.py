@@ -29,6 +29,7 @@ class Reason(StrEnum):
     WAITING_FOR_WORKSPACE = "WaitingForWorkspace"
     WAITING_FOR_DATA = "WaitingForData"  # a FineTuneJob's DataAsset is not Ready yet
     WAITING_FOR_MODEL = "WaitingForModel"  # a ServerlessEndpoint's FineTuneJob has not completed yet
+    WAITING_FOR_ENDPOINT = "WaitingForEndpoint"  # an online deployment's endpoint is not in Azure yet
     TRAFFIC_PENDING = "TrafficPending"  # an online endpoint's maps wait for deployments to be Ready
     QUEUED = "Queued"  # a fine-tuning job waits for its turn in Azure
     RUNNING = "Running"  # a fine-tuning job is training
@@ -65,6 +66,7 @@ TRANSIENT: frozenset[Reason] = frozenset(
         Reason.WAITING_FOR_WORKSPACE,
         Reason.WAITING_FOR_DATA,
         Reason.WAITING_FOR_MODEL,
+        Reason.WAITING_FOR_ENDPOINT,
         Reason.TRAFFIC_PENDING,
         Reason.QUEUED,
         Reason.RUNNING,

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from azureml_operator.api.kinds import KindInfo
-from azureml_operator.api.online_deployment import PLANNED_KIND as ONLINE_DEPLOYMENT_KIND
 from azureml_operator.azure.client import (
     OWNER_TAG,
     OWNER_UID_TAG,
     DesiredJob,
+    DesiredOnlineDeployment,
     DesiredOnlineEndpoint,
     DesiredServerless,
     EndpointKeys,
     EndpointToken,
     ModelSource,
     ObservedJob,
+    ObservedOnlineDeployment,
     ObservedOnlineEndpoint,
     ObservedServerless,
     ObservedSubscription,
@@ -36,10 +37,11 @@ from azureml_operator.errors import AzureFailure
 from azureml_operator.kinds.data_asset import DataAssetAdapter
 from azureml_operator.kinds.finetune_job import FineTuneJobAdapter
 from azureml_operator.kinds.model_subscription import ModelSubscriptionAdapter
+from azureml_operator.kinds.online_deployment import OnlineDeploymentAdapter
 from azureml_operator.kinds.online_endpoint import OnlineEndpointAdapter
 from azureml_operator.kinds.serverless_endpoint import ServerlessEndpointAdapter
 from azureml_operator.kinds.workspace import WorkspaceAdapter
-from azureml_operator.reconcilers.adapters import Adapter, Dependency
+from azureml_operator.reconcilers.adapters import Adapter
 from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, POLICY_ANNOTATION, Verdict
 from azureml_operator.reconcilers.context import Context, ObjectNotOwned, SecretNotOwned
 from azureml_operator.reconcilers.lookups import MappingLookups, build_index, index_keys
@@ -367,6 +369,55 @@ class FakeOnlineEndpoints(_FakeApi):
         )
 
 
+class FakeOnlineDeployments(_FakeApi):
+    """Stands in for `azure.online.OnlineDeployments` of one workspace, by (endpoint, name)."""
+
+    who = "onlineDeployments"
+
+    def __init__(self, target: WorkspaceTarget, journal: Journal) -> None:
+        super().__init__(target, journal)
+        self.resources: dict[tuple[str, str], ObservedOnlineDeployment] = {}
+        self.state_after_put = "Succeeded"
+
+    def add(self, endpoint: str, name: str, **kwargs: Any) -> ObservedOnlineDeployment:
+        base: dict[str, Any] = {
+            "id": f"{self.target.child_id('onlineEndpoints', endpoint)}/deployments/{name}",
+            "name": name,
+            "provisioning_state": "Succeeded",
+            "model": None,
+            "environment": None,
+            "instance_type": "Standard_F4s_v2",  # Azure's default, as the spec's
+            "instance_count": 1,
+            "egress_public_network_access": "Enabled",
+        }
+        observed = ObservedOnlineDeployment(**{**base, **kwargs})
+        self.resources[(endpoint, name)] = observed
+        return observed
+
+    async def get(self, endpoint: str, name: str) -> ObservedOnlineDeployment | None:
+        self._record("get", endpoint, name)
+        return self.resources.get((endpoint, name))
+
+    async def begin_put(self, endpoint: str, name: str, desired: DesiredOnlineDeployment) -> None:
+        self._record("begin_put", endpoint, name, desired)
+        self.add(
+            endpoint,
+            name,
+            provisioning_state=self.state_after_put,
+            model=desired.model,
+            instance_type=desired.instance_type,
+            instance_count=desired.instance_count,
+            environment_variables=dict(desired.environment_variables),
+            tags=dict(desired.tags),
+        )
+
+    async def begin_delete(self, endpoint: str, name: str) -> None:
+        self._record("begin_delete", endpoint, name)
+        self.resources[(endpoint, name)] = replace(
+            self.resources[(endpoint, name)], provisioning_state="Deleting"
+        )
+
+
 class FakeConnection:
     """Stands in for `azure.client.Connection`: one workspace reached with one credential."""
 
@@ -413,6 +464,7 @@ class FakeAzure:
                 "marketplaceSubscriptions": FakeMarketplaceSubscriptions,
                 "jobs": FakeFineTuningJobs,
                 "onlineEndpoints": FakeOnlineEndpoints,
+                "onlineDeployments": FakeOnlineDeployments,
             }
             self._apis[key] = cls[collection](target, self.journal)
         return self._apis[key]
@@ -425,6 +477,11 @@ class FakeAzure:
     def subscriptions(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeMarketplaceSubscriptions:
         api = self.api(target, "marketplaceSubscriptions")
         assert isinstance(api, FakeMarketplaceSubscriptions)
+        return api
+
+    def deployments(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeOnlineDeployments:
+        api = self.api(target, "onlineDeployments")
+        assert isinstance(api, FakeOnlineDeployments)
         return api
 
     def online(self, target: WorkspaceTarget = DEFAULT_TARGET) -> FakeOnlineEndpoints:
@@ -577,14 +634,13 @@ WORKSPACE = WorkspaceAdapter()  # its API is the connection itself
 DATA = DataAssetAdapter()  # in the index only: no fake API
 
 
-class _DeploymentsInTheIndex(Adapter):
-    """OnlineDeployment as the index files it (its adapter comes later): under its endpoint."""
+class FakeApiOnlineDeployment(OnlineDeploymentAdapter):
+    def azure_api(self, conn: Any) -> Any:
+        assert isinstance(conn, FakeConnection)
+        return conn.api("onlineDeployments")
 
-    info = ONLINE_DEPLOYMENT_KIND
-    dependencies = (Dependency("OnlineEndpoint", "endpointRef"),)
 
-
-DEPLOYMENTS = _DeploymentsInTheIndex()
+DEPLOYMENTS = FakeApiOnlineDeployment()
 ADAPTERS: dict[str, Adapter] = {
     a.info.kind: a for a in (SERVERLESS, SUBSCRIPTION, FINETUNE, ONLINE, WORKSPACE, DATA, DEPLOYMENTS)
 }
@@ -747,6 +803,10 @@ class Harness:
     @property
     def online(self) -> FakeOnlineEndpoints:
         return self.azure.online()
+
+    @property
+    def deployments(self) -> FakeOnlineDeployments:
+        return self.azure.deployments()
 
     def add(self, *bodies: dict[str, Any]) -> None:
         """Objects that exist in the cluster (and so in the index)."""

@@ -153,6 +153,7 @@ def test_transient_reasons_are_exactly_those_that_resolve_by_themselves() -> Non
                 Reason.WAITING_FOR_WORKSPACE,
                 Reason.WAITING_FOR_DATA,
                 Reason.WAITING_FOR_MODEL,
+                Reason.WAITING_FOR_ENDPOINT,
                 Reason.TRAFFIC_PENDING,
                 Reason.QUEUED,
                 Reason.RUNNING,

@@ -5,25 +5,52 @@ What Azure updates in place (model, environment, code, instance count, settings,
 right with one PUT of the same deployment; what it cannot (instance type, egress access) makes the
 deployment one that can never become the spec, reported as such.
 
-The adapter (Azure calls) lands with `azure/online.py`; these are its pure decisions.
+Deleting one that still gets live traffic is held until the endpoint's traffic moves; a mirror to
+it is dropped by the endpoint first; one whose endpoint is gone or going is released at once (Azure
+deletes an endpoint's deployments with it). The adapter is tested in process but not served yet
+(`PLANNED_ADAPTER`, issue 9).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from azureml_operator.api.online_deployment import OnlineDeploymentSpec
+from azureml_operator.api.online_deployment import PLANNED_KIND, OnlineDeploymentSpec, OnlineDeploymentStatus
+from azureml_operator.azure import online
 from azureml_operator.azure.client import (
     OWNER_TAG,
     OWNER_UID_TAG,
+    Connection,
     DesiredOnlineDeployment,
     ObservedOnlineDeployment,
     is_in_progress,
 )
-from azureml_operator.reconcilers.common import Ownership, azure_reports, has_failed, not_ours
+from azureml_operator.conditions import Reason
+from azureml_operator.reconcilers.adapters import (
+    Adapter,
+    Decision,
+    Dependency,
+    Effect,
+    Gate,
+    Observation,
+    Outcome,
+    Refs,
+)
+from azureml_operator.reconcilers.common import (
+    POLL_OPERATION,
+    WAIT_DEPENDENCY,
+    Ownership,
+    Verdict,
+    azure_reports,
+    has_failed,
+    not_ours,
+)
+from azureml_operator.reconcilers.lookups import Indexed, ref_name
+from azureml_operator.reconcilers.objects import Obj
+from azureml_operator.reconcilers.status import fields_of
 
 _SHORT = re.compile(r"^azureml:([^:@/]+):([^:@/]+)$")
 _PATH = re.compile(r"/(models|environments)/([^/]+)/versions/([^/]+)$", re.IGNORECASE)
@@ -165,3 +192,144 @@ def plan(
     return Plan(
         Action.READY, f"online deployment {name} runs {observed.instance_count} x {observed.instance_type}"
     )
+
+
+# -- the adapter (not served yet: issue 9's end-to-end story comes first) ---------------------------
+
+ENDPOINT_REF = "endpointRef"
+OUTCOMES = {
+    Action.CREATE: Outcome(Effect.CREATE, Reason.CREATING, poll=POLL_OPERATION),
+    Action.UPDATE: Outcome(Effect.UPDATE, Reason.UPDATING, poll=POLL_OPERATION),
+    Action.WAIT: Outcome(Effect.NONE, Reason.UPDATING, poll=POLL_OPERATION),
+    Action.READY: Outcome(Effect.NONE, Reason.SUCCEEDED, ready=True),
+    Action.CONFLICT: Outcome(Effect.NONE, Reason.CONFLICT),
+    Action.DIFFERS: Outcome(Effect.NONE, Reason.CONFLICT),
+    Action.FAILED: Outcome(Effect.NONE, Reason.PROVISIONING_FAILED),
+}
+_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
+
+
+def endpoint_name_of(entry: Indexed | None, spec: OnlineDeploymentSpec) -> str:
+    """The endpoint's name in Azure: its spec.endpointName, else its object name."""
+    if entry is None:
+        return spec.endpoint_ref.name
+    named = entry.spec.get("endpointName")
+    return named if isinstance(named, str) and named else entry.name
+
+
+def share_of(entry: Indexed | None, deployment: str, which: str) -> int:
+    """This deployment's share in the endpoint's map as Azure has it (the endpoint's status)."""
+    shares = (entry.status.get(which) if entry is not None else None) or {}
+    return next((int(v) for k, v in shares.items() if k.lower() == deployment.lower()), 0)
+
+
+class OnlineDeploymentAdapter(Adapter):
+    info = PLANNED_KIND
+    collection = online.COLLECTION
+    tags_supported = True
+    # Nothing in Azure before the endpoint exists there: the deployment's path and workspace are its.
+    dependencies = (
+        Dependency("OnlineEndpoint", ENDPOINT_REF, gate=Gate.ALL, waiting=Reason.WAITING_FOR_ENDPOINT),
+    )
+
+    def azure_name(self, obj: Obj, spec: OnlineDeploymentSpec, refs: Refs) -> str:
+        endpoint = endpoint_name_of(refs.get(ENDPOINT_REF), spec)
+        return f"{endpoint}/{online.DEPLOYMENTS}/{spec.deployment_name or obj.name}"
+
+    def describe(self, name: str) -> str:
+        endpoint, _, deployment = name.partition(f"/{online.DEPLOYMENTS}/")
+        return f"online deployment {deployment} of endpoint {endpoint}"
+
+    def workspace_of(self, spec: OnlineDeploymentSpec, refs: Refs) -> str | None:
+        endpoint = refs.get(ENDPOINT_REF)
+        return ref_name(endpoint.spec, "workspaceRef") if endpoint is not None else None
+
+    def dependency_ready(self, dependency: Dependency, entry: Indexed) -> tuple[bool, str]:
+        # Its endpoint exists in Azure: one whose traffic waits for this very deployment is not Ready.
+        state = str(entry.status.get("provisioningState") or "")
+        exists = bool(entry.status.get("azureResourceId")) and state.lower() == "succeeded"
+        return exists, f"provisioningState {state or 'none yet'}"
+
+    def desired(self, obj: Obj, spec: OnlineDeploymentSpec, refs: Refs) -> DesiredOnlineDeployment:
+        return desired(spec, namespace=obj.namespace, name=obj.name, uid=obj.uid)
+
+    def decide(self, o: Observation) -> Decision:
+        result = plan(
+            want=o.desired,
+            name=o.name.rpartition("/")[2],
+            observed=o.observed,
+            owner=o.owner,
+            spec_changed_since_failure=o.spec_changed_since_last_pass,
+        )
+        outcome = OUTCOMES[result.action]
+        if result.action is Action.WAIT:
+            state = (o.observed.provisioning_state or "").lower()
+            outcome = replace(outcome, reason=_WAIT_REASONS.get(state, Reason.UPDATING))
+        fields: dict[str, Any] = {}
+        if result.action is not Action.CONFLICT and o.observed is not None:
+            endpoint, deployment = o.refs.get(ENDPOINT_REF), o.observed.name
+            fields = fields_of(
+                OnlineDeploymentStatus(
+                    provisioning_state=o.observed.provisioning_state,
+                    instance_count=o.observed.instance_count,
+                    traffic=share_of(endpoint, deployment, "traffic"),
+                    mirror_traffic=share_of(endpoint, deployment, "mirrorTraffic"),
+                )
+            )
+        return Decision(result.action, result.message, outcome, fields)
+
+    def deletion_hold(self, obj: Obj, spec: OnlineDeploymentSpec, refs: Refs, attempt: int) -> Verdict | None:
+        endpoint = refs.get(ENDPOINT_REF)
+        if endpoint is None or endpoint.deleting:
+            # Azure deletes an endpoint's deployments with it (§10.2): no second delete each.
+            return Verdict.release(
+                f"its endpoint {spec.endpoint_ref.name} is gone or going, and this deployment with it"
+            )
+        deployment = spec.deployment_name or obj.name
+        live = share_of(endpoint, deployment, "traffic")
+        if live:
+            message = (
+                f"OnlineEndpoint {endpoint.name} still sends {live} % of its live traffic to this deployment: "
+                "move it away (its spec.traffic) and the deletion proceeds"
+            )
+            return Verdict.not_ready(
+                Reason.DELETION_BLOCKED, message, requeue_after=WAIT_DEPENDENCY.delay(attempt)
+            )
+        if share_of(endpoint, deployment, "mirrorTraffic"):
+            message = (
+                f"waiting for OnlineEndpoint {endpoint.name} to stop mirroring traffic to this deployment"
+            )
+            return Verdict.not_ready(Reason.DELETING, message, requeue_after=WAIT_DEPENDENCY.delay(attempt))
+        return None
+
+    def azure_api(self, conn: Connection) -> online.OnlineDeployments:
+        return online.OnlineDeployments(conn)
+
+    async def read(self, api: online.OnlineDeployments, name: str) -> ObservedOnlineDeployment | None:
+        endpoint, deployment = _split(name)
+        return await api.get(endpoint, deployment)
+
+    async def create(
+        self, api: online.OnlineDeployments, name: str, desired: DesiredOnlineDeployment
+    ) -> None:
+        await api.begin_put(*_split(name), desired)
+
+    async def update(
+        self,
+        api: online.OnlineDeployments,
+        name: str,
+        desired: DesiredOnlineDeployment,
+        observed: ObservedOnlineDeployment,
+    ) -> None:
+        await api.begin_put(*_split(name), replace(desired, tags={**observed.tags, **desired.tags}))
+
+    async def delete(self, api: online.OnlineDeployments, name: str) -> None:
+        await api.begin_delete(*_split(name))
+
+
+def _split(name: str) -> tuple[str, str]:
+    endpoint, _, deployment = name.partition(f"/{online.DEPLOYMENTS}/")
+    return endpoint, deployment
+
+
+PLANNED_ADAPTER = OnlineDeploymentAdapter()

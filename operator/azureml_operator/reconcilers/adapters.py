@@ -134,6 +134,7 @@ class Observation:
     observed: Any  # the kind's observed value, or None when Azure holds nothing under the name
     owner: Ownership | None
     unmet: tuple[Unmet, ...] = ()
+    refs: Refs = field(default_factory=lambda: Refs())
 
     @property
     def spec_changed_since_last_pass(self) -> bool:
@@ -195,6 +196,19 @@ class Adapter:
     def describe(self, name: str) -> str:
         """How messages name the Azure resource, e.g. `serverless endpoint phi`."""
         return f"{self.info.kind} {name}"
+
+    def dependency_ready(self, dependency: Dependency, entry: Indexed) -> tuple[bool, str]:
+        """Whether the object a gate waits for is far enough along, and what it is doing now. The
+        default: Ready. (A deployment only needs its endpoint to exist in Azure: an endpoint whose
+        traffic waits for that very deployment is not Ready.)"""
+        detail = f": {entry.message}" if entry.message else ""
+        return entry.ready, f"{entry.reason or 'not reconciled'}{detail}"
+
+    def deletion_hold(self, obj: Obj, spec: Any, refs: Refs, attempt: int) -> Verdict | None:
+        """What the related objects say about deleting this one, before Azure is asked: a verdict
+        that holds the deletion (a deployment that still gets live traffic) or releases it (one
+        whose endpoint is gone, and Azure with it), or None to delete as usual."""
+        return None
 
     def dependency_mismatch(self, dependency: Dependency, entry: Indexed, obj: Obj) -> str | None:
         """Why the object a dependency names can never satisfy it (e.g. another model), or None."""

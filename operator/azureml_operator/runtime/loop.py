@@ -98,7 +98,7 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
         adopt = adopt_requested(obj.annotations)
         if observed is not None and adapter.deletes_in_azure:
             owner, claimant = await claim_on(adapter, obj, observed, ctx, adopt=adopt)
-        observation = Observation(obj, spec, name, desired, observed, owner, unmet)
+        observation = Observation(obj, spec, name, desired, observed, owner, unmet, refs)
         decision = adapter.decide(observation)
         expected = resolved.target.child_id(adapter.collection, name) if adapter.collection else ""
         trespass = (
@@ -201,10 +201,10 @@ def gates(adapter: Adapter, obj: Obj, ctx: Context) -> tuple[Unmet, ...]:
             unmet.append(Unmet(dep, message))
         elif (problem := adapter.dependency_mismatch(dep, entry, obj)) is not None:
             unmet.append(Unmet(dep, problem, invalid=True))
-        elif not entry.ready:
-            detail = f": {entry.message}" if entry.message else ""
-            now = entry.reason or "not reconciled"
-            unmet.append(Unmet(dep, f"waiting for {dep.kind} {target} to be Ready (now {now}{detail})"))
+        else:
+            ready, now = adapter.dependency_ready(dep, entry)
+            if not ready:
+                unmet.append(Unmet(dep, f"waiting for {dep.kind} {target} to be Ready (now {now})"))
     return tuple(unmet)
 
 
@@ -395,6 +395,9 @@ async def finalize(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> Ve
     settled = adapter.settled(obj, spec)
     if settled is not None:
         return Verdict.release(f"{settled.message}: nothing to do in Azure")
+    held = adapter.deletion_hold(obj, spec, refs, attempt)
+    if held is not None:
+        return held
     try:
         api = adapter.azure_api(
             await workspaces.connect(await resolve(adapter, obj, spec, refs, ctx, attempt), ctx)

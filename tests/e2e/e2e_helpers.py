@@ -27,6 +27,8 @@ PLURALS = {
     "ServerlessEndpoint": "serverlessendpoints",
     "DataAsset": "dataassets",
     "FineTuneJob": "finetunejobs",
+    "OnlineEndpoint": "onlineendpoints",
+    "OnlineDeployment": "onlinedeployments",
 }
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from azureml_operator import crdgen
-from azureml_operator.api.online_deployment import PLANNED_KIND as DEPLOYMENT_KIND
-from azureml_operator.api.online_endpoint import PLANNED_KIND as ENDPOINT_KIND
+from azureml_operator.api.online_deployment import KIND as DEPLOYMENT_KIND
+from azureml_operator.api.online_endpoint import KIND as ENDPOINT_KIND
 from azureml_operator.errors import InvalidSpec
 from azureml_standins import admission
 

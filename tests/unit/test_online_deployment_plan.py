@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from azureml_operator.api.online_deployment import PLANNED_KIND
+from azureml_operator.api.online_deployment import KIND
 from azureml_operator.azure.client import OWNER_UID_TAG, ObservedOnlineDeployment
 from azureml_operator.kinds.online_deployment import (
     Action,
@@ -26,7 +26,7 @@ LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct/versi
 
 def want(**spec: Any) -> Any:
     raw = {"endpointRef": {"name": "chat"}, "model": LLAMA, "instanceType": "Standard_DS3_v2", **spec}
-    return desired(PLANNED_KIND.parse_spec(raw), namespace="team-a", name="blue", uid="u")
+    return desired(KIND.parse_spec(raw), namespace="team-a", name="blue", uid="u")
 
 
 def observed(**kwargs: Any) -> ObservedOnlineDeployment:

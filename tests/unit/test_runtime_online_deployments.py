@@ -1,4 +1,4 @@
-"""OnlineDeployment through the runtime, in process against fakes (issue 9; not served yet): it waits
+"""OnlineDeployment through the runtime, in process against fakes: it waits
 for its endpoint to exist in Azure (not to be Ready: that endpoint may be waiting for it), lives
 in its endpoint's workspace and path, reports its share of traffic, is updated in place, and its
 deletion is held while live traffic goes to it and released at once when its endpoint goes."""

@@ -1,5 +1,5 @@
-"""OnlineEndpoint through the runtime, in process against fakes (issue 9; the kind is not served
-yet): the maps reach Azure whole once their deployments are Ready and not before, a mirror to a
+"""OnlineEndpoint through the runtime, in process against fakes: the maps reach Azure whole once
+their deployments are Ready and not before, a mirror to a
 deployment being deleted goes first, a map changed outside Kubernetes is put back, and an AMLToken
 endpoint's Secret holds a token replaced before Azure's refresh time."""
 

@@ -16,9 +16,35 @@ T2 = "2026-01-01T00:10:00Z"
 
 
 def apply(old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch of the status (None deletes a key), as the API server applies it."""
-    new = {**old, **patch}
-    return {k: v for k, v in new.items() if v is not None}
+    """A JSON merge patch of the status (RFC 7386: maps merge, None deletes), as the API server
+    applies it."""
+    out = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = apply(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def test_a_key_gone_from_a_map_is_deleted_not_left_behind() -> None:
+    """A traffic map that no longer names a deployment: merged into the stored map as is, the key
+    would stay."""
+    old = {
+        "traffic": {"blue": 90, "green": 10},
+        "mirrorTraffic": {"green": 10},
+        "registeredModel": {"name": "m"},
+    }
+    verdict = Verdict.ready(
+        Reason.SUCCEEDED, "ok", traffic={"blue": 100}, mirrorTraffic={}, registeredModel={"name": "m"}
+    )
+    patch, _ = next_status(old, verdict, generation=1, now=T0)
+    assert patch["traffic"] == {"blue": 100, "green": None} and patch["mirrorTraffic"] == {"green": None}
+    assert "registeredModel" not in patch
+    stored = apply(old, patch)
+    assert (stored["traffic"], stored["mirrorTraffic"]) == ({"blue": 100}, {})
 
 
 def test_first_verdict_sets_the_ready_condition_with_observed_generation() -> None:

@@ -163,9 +163,7 @@ class OnlineDeployment(ApiModel):
     status: OnlineDeploymentStatus | None = None
 
 
-# Not served yet: this becomes `KIND` when kinds/online_deployment.py lands (issue 9). Its schema is
-# tested in tests/unit/test_online_admission.py.
-PLANNED_KIND = KindInfo(
+KIND = KindInfo(
     "OnlineDeployment",
     "onlinedeployments",
     ("amlod",),

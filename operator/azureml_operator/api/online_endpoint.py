@@ -41,6 +41,9 @@ ONLINE_NAME = r"^[a-zA-Z][-a-zA-Z0-9]{1,30}[a-zA-Z0-9]$"
 MAX_DEPLOYMENTS = 20
 
 
+Share = Annotated[int, Field(description="A deployment's share, in percent.")]
+
+
 class AuthMode(StrEnum):
     """How clients authenticate: keys that do not expire, Azure ML tokens that do, or Entra ID."""
 
@@ -112,10 +115,10 @@ class OnlineEndpointSpec(ApiModel):
     """Description of the endpoint in Azure."""
     tags: dict[str, Annotated[str, Field(max_length=256, description="A tag value.")]] | None = None
     """Tags of the endpoint in Azure (the operator adds its owner tags)."""
-    traffic: Annotated[dict[str, int], _shares(100, "spec.traffic")] = {}
+    traffic: Annotated[dict[str, Share], _shares(100, "spec.traffic")] = {}
     """Live traffic by deployment name, in percent: 0 or 100 in total. Applied once every deployment
     it names exists in Azure and has succeeded; until then Azure keeps the previous split."""
-    mirror_traffic: Annotated[dict[str, int], _shares(50, "spec.mirrorTraffic")] = {}
+    mirror_traffic: Annotated[dict[str, Share], _shares(50, "spec.mirrorTraffic")] = {}
     """Traffic copied to one deployment for shadow testing (its answers never reach clients), in
     percent: at most 50, to a deployment without live traffic."""
     keys_secret_name: Annotated[str, Field(max_length=253, pattern=DNS_SUBDOMAIN)] | None = None
@@ -145,9 +148,9 @@ class OnlineEndpointStatus(CommonStatus):
     """The endpoint's OpenAPI (swagger) document."""
     provisioning_state: str | None = None
     """Azure's provisioningState of the endpoint."""
-    traffic: dict[str, int] | None = None
+    traffic: dict[str, Share] | None = None
     """The live split in effect in Azure."""
-    mirror_traffic: dict[str, int] | None = None
+    mirror_traffic: dict[str, Share] | None = None
     """The mirror in effect in Azure."""
     waiting_for: list[str] | None = None
     """Deployments the spec's maps name that are not Ready yet (the maps wait for them)."""
@@ -164,9 +167,7 @@ class OnlineEndpoint(ApiModel):
     status: OnlineEndpointStatus | None = None
 
 
-# Not served yet: this becomes `KIND` (and so a CRD, handlers and `kubectl get azureml`) when
-# kinds/online_endpoint.py lands (issue 9). Its schema is tested in tests/unit/test_online_admission.py.
-PLANNED_KIND = KindInfo(
+KIND = KindInfo(
     "OnlineEndpoint",
     "onlineendpoints",
     ("amloe",),

@@ -7,8 +7,7 @@ deployment one that can never become the spec, reported as such.
 
 Deleting one that still gets live traffic is held until the endpoint's traffic moves; a mirror to
 it is dropped by the endpoint first; one whose endpoint is gone or going is released at once (Azure
-deletes an endpoint's deployments with it). The adapter is tested in process but not served yet
-(`PLANNED_ADAPTER`, issue 9).
+deletes an endpoint's deployments with it).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from azureml_operator.api.online_deployment import PLANNED_KIND, OnlineDeploymentSpec, OnlineDeploymentStatus
+from azureml_operator.api.online_deployment import KIND, OnlineDeploymentSpec, OnlineDeploymentStatus
 from azureml_operator.azure import online
 from azureml_operator.azure.client import (
     OWNER_TAG,
@@ -194,7 +193,7 @@ def plan(
     )
 
 
-# -- the adapter (not served yet: issue 9's end-to-end story comes first) ---------------------------
+# -- the adapter ------------------------------------------------------------------------------------
 
 ENDPOINT_REF = "endpointRef"
 OUTCOMES = {
@@ -224,7 +223,7 @@ def share_of(entry: Indexed | None, deployment: str, which: str) -> int:
 
 
 class OnlineDeploymentAdapter(Adapter):
-    info = PLANNED_KIND
+    info = KIND
     collection = online.COLLECTION
     tags_supported = True
     # Nothing in Azure before the endpoint exists there: the deployment's path and workspace are its.
@@ -332,4 +331,4 @@ def _split(name: str) -> tuple[str, str]:
     return endpoint, deployment
 
 
-PLANNED_ADAPTER = OnlineDeploymentAdapter()
+ADAPTER = OnlineDeploymentAdapter()

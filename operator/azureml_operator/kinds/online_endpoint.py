@@ -7,8 +7,6 @@ then Azure keeps the maps it has, and the endpoint says which deployments it wai
 deletion is not held by the mirror; live traffic to it is not moved: that is the user's decision.
 Zero shares are what Azure means by leaving a deployment out, so they never count as a difference.
 
-The adapter is written and tested in process, but not served yet (`PLANNED_ADAPTER`): the
-deployments' adapter and the end-to-end blue/green story come first (issue 9).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from enum import Enum
 from typing import Any
 
 from azureml_operator.api.online_endpoint import (
-    PLANNED_KIND,
+    KIND,
     AuthMode,
     OnlineEndpointSpec,
     OnlineEndpointStatus,
@@ -174,7 +172,7 @@ def plan(
     return Plan(Action.READY, f"online endpoint {name} serves {_show(observed.traffic)}")
 
 
-# -- the adapter (not served yet: its deployments' adapter and the end-to-end story come next) -----
+# -- the adapter ------------------------------------------------------------------------------------
 
 DEPLOYMENT_KIND = "OnlineDeployment"
 # An AMLToken endpoint's token is replaced this long before Azure's refreshAfter time, so no
@@ -261,7 +259,7 @@ def keys_secret_name(obj: Obj, spec: OnlineEndpointSpec) -> str:
 
 
 class OnlineEndpointAdapter(Adapter):
-    info = PLANNED_KIND
+    info = KIND
     collection = online.COLLECTION
     tags_supported = True
 
@@ -357,4 +355,4 @@ def _float(value: Any) -> float:
         return 0.0
 
 
-PLANNED_ADAPTER = OnlineEndpointAdapter()
+ADAPTER = OnlineEndpointAdapter()

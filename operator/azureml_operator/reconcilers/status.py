@@ -19,6 +19,17 @@ def fields_of(status: BaseModel) -> dict[str, Any]:
     return status.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
+def _merge_value(old: Any, new: Any) -> Any:
+    """`new` as a JSON merge patch over `old`: a map merges into what is stored, so a key that is
+    gone from it must be sent as null (a traffic map that no longer names a deployment)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    return {
+        **{k: None for k in old if k not in new},
+        **{k: _merge_value(old.get(k), v) for k, v in new.items()},
+    }
+
+
 def next_status(
     old: dict[str, Any] | None,
     verdict: Verdict,
@@ -56,7 +67,7 @@ def next_status(
         # Raises on a field the kind's status does not have, or a value of the wrong type.
         known = {info.alias or name for name, info in model.model_fields.items()}
         model.model_validate({**{k: v for k, v in old.items() if k in known}, **wanted})
-    patch = {k: v for k, v in wanted.items() if old.get(k) != v}
+    patch = {k: _merge_value(old.get(k), v) for k, v in wanted.items() if old.get(k) != v}
 
     events = list(verdict.events)
     before = conditions.get(old.get("conditions"))

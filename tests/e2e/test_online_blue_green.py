@@ -1,0 +1,104 @@
+"""OnlineEndpoint and OnlineDeployment end to end (issue 9): the seed's blue/green story step by step,
+each step checked by real scoring calls, made with the key from the endpoint's Secret, counted by the
+simulator per deployment (routed and mirrored)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from e2e_helpers import Cluster, arm, manifest, ready, stats
+
+from azureml_standins.simulator.process import SimulatorProcess
+
+PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"
+CALLS = 400
+
+
+def deployment(name: str) -> dict[str, Any]:
+    return manifest(
+        "OnlineDeployment",
+        name,
+        {"endpointRef": {"name": "chat"}, "model": PHI, "instanceType": "Standard_DS3_v2"},
+    )
+
+
+def score(cluster: Cluster, n: int = CALLS) -> dict[str, dict[str, int]]:
+    """n scoring calls with the key from the Secret; the simulator's counts they added, by deployment."""
+    keys = cluster.secret("chat-keys")
+    assert keys is not None
+    before = stats_of(cluster.sim)
+    for _ in range(n):
+        reply = requests.post(
+            keys["scoringUri"],
+            json={"input": "hello"},
+            headers={"Authorization": f"Bearer {keys['primaryKey']}"},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+    after = stats_of(cluster.sim)
+    return {
+        d: {k: after.get(d, {}).get(k, 0) - before.get(d, {}).get(k, 0) for k in ("routed", "mirrored")}
+        for d in {*after, *before}
+    }
+
+
+def stats_of(sim: SimulatorProcess) -> dict[str, dict[str, int]]:
+    return {k.split("/", 1)[1]: v for k, v in stats(sim)["deployments"].items() if k.startswith("chat/")}
+
+
+def wait_maps(
+    cluster: Cluster, traffic: dict[str, int], mirror: dict[str, int], timeout: float = 90
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        obj = cluster.get("OnlineEndpoint", "chat")
+        status = (obj or {}).get("status") or {}
+        ok = status.get("traffic") == traffic and (status.get("mirrorTraffic") or {}) == mirror
+        return obj if ok and ready(obj).get("status") == "True" else None
+
+    return cluster.wait(
+        f"traffic {traffic}, mirror {mirror}", probe, timeout, lambda: cluster.get("OnlineEndpoint", "chat")
+    )
+
+
+def within(count: int, expected: float) -> bool:
+    """A binomial count within 4 standard deviations of its expectation (and exact at 0 % or 100 %)."""
+    if expected in (0, CALLS):
+        return count == expected
+    p = expected / CALLS
+    return abs(count - expected) <= 4 * (CALLS * p * (1 - p)) ** 0.5
+
+
+def test_blue_green_with_a_mirror_step_by_step(cluster: Cluster, sim: SimulatorProcess) -> None:
+    cluster.sim = sim  # type: ignore[attr-defined]
+    cluster.apply(manifest("OnlineEndpoint", "chat", {"traffic": {"blue": 100}}))
+    cluster.apply(deployment("blue"))
+    wait_maps(cluster, {"blue": 100}, {})
+    assert score(cluster)["blue"] == {"routed": CALLS, "mirrored": 0}
+
+    cluster.apply(deployment("green"))
+    cluster.patch("OnlineEndpoint", "chat", {"spec": {"mirrorTraffic": {"green": 10}}})
+    wait_maps(cluster, {"blue": 100}, {"green": 10})
+    counts = score(cluster)
+    assert counts["blue"]["routed"] == CALLS and counts.get("green", {}).get("routed", 0) == 0
+    assert within(counts["green"]["mirrored"], CALLS * 0.10), counts
+
+    cluster.patch(
+        "OnlineEndpoint", "chat", {"spec": {"traffic": {"blue": 90, "green": 10}, "mirrorTraffic": None}}
+    )
+    wait_maps(cluster, {"blue": 90, "green": 10}, {})
+    counts = score(cluster)
+    assert within(counts["green"]["routed"], CALLS * 0.10) and counts["green"]["mirrored"] == 0, counts
+    assert counts["blue"]["routed"] + counts["green"]["routed"] == CALLS
+
+    cluster.patch("OnlineEndpoint", "chat", {"spec": {"traffic": {"blue": 0, "green": 100}}})
+    wait_maps(cluster, {"green": 100}, {})
+    counts = score(cluster)
+    assert counts["green"]["routed"] == CALLS and counts.get("blue", {}).get("routed", 0) == 0
+
+    cluster.delete("OnlineDeployment", "blue")
+    cluster.wait_gone("OnlineDeployment", "blue", timeout=60)
+    listed = arm(sim, "GET", "onlineEndpoints/chat/deployments", api_version="2023-04-01-preview")["value"]
+    assert [d["name"] for d in listed] == ["green"]
+    green = cluster.get("OnlineDeployment", "green")
+    assert green is not None and green["status"]["traffic"] == 100

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import kopf
 
-from azureml_operator import metrics
+from azureml_operator import conditions, metrics
 from azureml_operator.api.common import GROUP, VERSION
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.conditions import Reason
@@ -34,7 +34,7 @@ from azureml_operator.reconcilers.common import (
     Verdict,
 )
 from azureml_operator.reconcilers.context import Context
-from azureml_operator.reconcilers.lookups import MappingLookups, index_keys
+from azureml_operator.reconcilers.lookups import Indexed, MappingLookups, index_keys, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import next_status
 from azureml_operator.runtime import loop
@@ -66,6 +66,8 @@ class OperatorState:
     kube: KubeApi | None = None
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    # The Ready status last seen of each object, to tell when it flips.
+    readiness: dict[str, str | None] = field(default_factory=dict)
 
     def context(self, handler_kwargs: Mapping[str, Any]) -> Context:
         assert self.pool is not None and self.kube is not None, "startup has not run"
@@ -189,12 +191,39 @@ async def run_loop(
         state.schedules.pop(uid, None)
 
 
-async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A change a user made: run the object's pass now, with a fresh back-off."""
-    schedule = memo.state.schedules.get(str(body.get("metadata", {}).get("uid", "")))
-    if schedule is not None and schedule.seen and relevant(body) != schedule.seen:
+def wake(schedule: Schedule | None) -> None:
+    if schedule is not None:
         schedule.attempt = 0
         schedule.wake.set()
+
+
+async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """A change a user made: run the object's pass now, with a fresh back-off. A flip of its Ready
+    status: run the passes of the objects related to it now (an endpoint whose deployment became
+    Ready, an endpoint whose fine-tuning job completed), instead of at their next back-off."""
+    state: OperatorState = memo.state
+    uid = str(body.get("metadata", {}).get("uid", ""))
+    schedule = state.schedules.get(uid)
+    if schedule is not None and schedule.seen and relevant(body) != schedule.seen:
+        wake(schedule)
+    ready = (conditions.get((body.get("status") or {}).get("conditions")) or {}).get("status")
+    before = state.readiness.get(uid, ready)
+    state.readiness[uid] = ready
+    if before != ready:
+        for entry in related(adapter, body, state.context(kwargs)):
+            wake(state.schedules.get(entry.uid))
+
+
+def related(adapter: Adapter, body: Mapping[str, Any], context: Context) -> list[Indexed]:
+    """The objects this one names through its declared references, and those that name it."""
+    obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
+    named = [
+        context.lookups.get(kind, obj.namespace, target)
+        for kind, path in references(adapter)
+        if (target := ref_name(obj.spec, path))
+    ]
+    naming = context.lookups.referencing(adapter.info.kind, obj.namespace, obj.name)
+    return [e for e in (*named, *naming) if e is not None and e.uid != obj.uid]
 
 
 async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **kwargs: Any) -> None:
@@ -208,6 +237,7 @@ async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **k
     if verdict.released:
         post(body, verdict.events)
         state.locks.pop(obj.uid, None)
+        state.readiness.pop(obj.uid, None)
         metrics.RESOURCES.forget(obj.uid)
         log.info("%s released: %s", obj.ref, verdict.message)
         return

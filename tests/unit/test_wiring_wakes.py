@@ -1,0 +1,47 @@
+"""The kopf wiring's wake-ups, in process: a change a user makes wakes the object's own loop, and a
+flip of an object's Ready wakes the loops of the objects related to it (an endpoint whose
+deployment became Ready) instead of leaving them to their back-off."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from runtime_fakes import ADAPTERS, not_ready_status, online_deployment, online_endpoint, ready_status, uid_of
+
+from azureml_operator import wiring
+from azureml_operator.reconcilers.lookups import build_index, index_keys
+from azureml_operator.runtime.registry import references
+from azureml_operator.settings import Settings
+
+
+def memo_with(*bodies: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    state = wiring.OperatorState(Settings(), pool=object(), kube=object())  # type: ignore[arg-type]
+    for b in bodies:
+        state.schedules[uid_of(b)] = wiring.Schedule(seen=wiring.relevant(b))
+    index = build_index(index_keys(b["kind"], b, references(ADAPTERS[b["kind"]])) for b in bodies)
+    return SimpleNamespace(state=state), {f"{wiring.INDEX_PREFIX}all": index}
+
+
+async def test_a_deployment_becoming_ready_wakes_its_endpoint_and_nothing_else() -> None:
+    endpoint, other = online_endpoint("chat"), online_endpoint("other")
+    creating = online_deployment("blue", status=not_ready_status("Creating"))
+    memo, indexes = memo_with(endpoint, other, creating)
+    adapter = ADAPTERS["OnlineDeployment"]
+    await wiring.on_event(adapter, creating, memo, **indexes)  # first sight: nothing flipped
+    schedules = memo.state.schedules
+    assert not schedules[uid_of(endpoint)].wake.is_set()
+    await wiring.on_event(adapter, {**creating, "status": ready_status()}, memo, **indexes)
+    assert schedules[uid_of(endpoint)].wake.is_set() and schedules[uid_of(endpoint)].attempt == 0
+    assert not schedules[uid_of(other)].wake.is_set()
+    assert not schedules[uid_of(creating)].wake.is_set()  # its own status write is no user change
+
+
+async def test_a_status_write_that_keeps_ready_wakes_nobody() -> None:
+    endpoint = online_endpoint("chat")
+    running = online_deployment("blue", status=not_ready_status("Creating"))
+    memo, indexes = memo_with(endpoint, running)
+    adapter = ADAPTERS["OnlineDeployment"]
+    await wiring.on_event(adapter, running, memo, **indexes)
+    await wiring.on_event(adapter, {**running, "status": not_ready_status("Updating")}, memo, **indexes)
+    assert not memo.state.schedules[uid_of(endpoint)].wake.is_set()

@@ -102,3 +102,73 @@ def test_blue_green_with_a_mirror_step_by_step(cluster: Cluster, sim: SimulatorP
     assert [d["name"] for d in listed] == ["green"]
     green = cluster.get("OnlineDeployment", "green")
     assert green is not None and green["status"]["traffic"] == 100
+
+
+def test_a_map_naming_a_failed_deployment_stays_pending_and_writes_nothing(
+    cluster: Cluster, sim: SimulatorProcess
+) -> None:
+    sim.admin(
+        "POST",
+        "faults",
+        {
+            "method": "PUT",
+            "resourceType": "onlineEndpoints/deployments",
+            "name": "blue",
+            "failOperation": True,
+            "code": "ImageBuildFailure",
+            "message": "Image build failed: conda env could not be solved.",
+        },
+    )
+    cluster.apply(manifest("OnlineEndpoint", "chat", {"traffic": {"blue": 100}}))
+    cluster.apply(deployment("blue"))
+    failed = cluster.wait_reason("OnlineDeployment", "blue", "ProvisioningFailed", timeout=60)
+    assert "ImageBuildFailure: Image build failed" in ready(failed)["message"]
+    pending = cluster.wait_reason("OnlineEndpoint", "chat", "TrafficPending", timeout=30)
+    assert pending["status"]["waitingFor"] == ["blue"] and "until blue is Ready" in ready(pending)["message"]
+    assert stats(sim)["requests"].get("PUT onlineEndpoints") == 1  # the create; no traffic was sent
+    assert not (pending["status"].get("traffic") or {})
+
+
+def test_a_deployment_with_live_traffic_is_deleted_only_once_the_traffic_moves(
+    cluster: Cluster, sim: SimulatorProcess
+) -> None:
+    cluster.sim = sim  # type: ignore[attr-defined]
+    cluster.apply(manifest("OnlineEndpoint", "chat", {"traffic": {"blue": 100}}))
+    cluster.apply(deployment("blue"))
+    wait_maps(cluster, {"blue": 100}, {})
+    cluster.delete("OnlineDeployment", "blue")
+    held = cluster.wait_reason("OnlineDeployment", "blue", "DeletionBlocked", timeout=30)
+    assert "still sends 100 % of its live traffic" in ready(held)["message"]
+    cluster.wait_event("blue", "DeletionBlocked", "Warning", kind="OnlineDeployment")
+    assert score(cluster, 20)["blue"]["routed"] == 20  # still serving meanwhile
+    cluster.patch("OnlineEndpoint", "chat", {"spec": {"traffic": {"blue": 0}}})
+    cluster.wait_gone("OnlineDeployment", "blue", timeout=60)
+    listed = arm(sim, "GET", "onlineEndpoints/chat/deployments", api_version="2023-04-01-preview")["value"]
+    assert listed == []
+
+
+def test_weights_and_a_mirror_changed_outside_kubernetes_are_restored(
+    cluster: Cluster, sim: SimulatorProcess
+) -> None:
+    spec = {"traffic": {"blue": 90, "green": 10}, "mirrorTraffic": {"shadow": 10}}
+    cluster.apply(manifest("OnlineEndpoint", "chat", spec))
+    for name in ("blue", "green", "shadow"):
+        cluster.apply(deployment(name))
+    wait_maps(cluster, {"blue": 90, "green": 10}, {"shadow": 10})
+    updates = len([e for e in cluster.events("chat", "OnlineEndpoint") if e["reason"] == "Updating"])
+    # Someone updates the endpoint outside Kubernetes with a client that drops mirrorTraffic.
+    body = arm(sim, "GET", "onlineEndpoints/chat", api_version="2022-02-01-preview")
+    body["properties"]["traffic"] = {"blue": 50, "green": 50}
+    body["properties"].pop("mirrorTraffic", None)
+    arm(sim, "PUT", "onlineEndpoints/chat", body, api_version="2022-02-01-preview")
+    repair = cluster.wait(
+        "the drift check's repair",
+        lambda: [e for e in cluster.events("chat", "OnlineEndpoint") if e["reason"] == "Updating"][updates:],
+        timeout=30,
+    )
+    assert "mirrorTraffic: {} -> {shadow: 10}" in repair[0]["message"], repair
+    restored = wait_maps(cluster, {"blue": 90, "green": 10}, {"shadow": 10}, timeout=30)
+    in_azure = arm(sim, "GET", "onlineEndpoints/chat", api_version="2022-02-01-preview")["properties"]
+    assert {k: v for k, v in in_azure["traffic"].items() if v} == {"blue": 90, "green": 10}
+    assert {k: v for k, v in in_azure["mirrorTraffic"].items() if v} == {"shadow": 10}
+    assert ready(restored)["status"] == "True"

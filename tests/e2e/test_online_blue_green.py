@@ -4,6 +4,7 @@ simulator per deployment (routed and mirrored)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -145,6 +146,7 @@ def test_a_deployment_with_live_traffic_is_deleted_only_once_the_traffic_moves(
     cluster.wait_gone("OnlineDeployment", "blue", timeout=60)
     listed = arm(sim, "GET", "onlineEndpoints/chat/deployments", api_version="2023-04-01-preview")["value"]
     assert listed == []
+    assert stats(sim)["requests"].get("DELETE onlineEndpoints/deployments") == 1
 
 
 def test_weights_and_a_mirror_changed_outside_kubernetes_are_restored(
@@ -172,3 +174,43 @@ def test_weights_and_a_mirror_changed_outside_kubernetes_are_restored(
     assert {k: v for k, v in in_azure["traffic"].items() if v} == {"blue": 90, "green": 10}
     assert {k: v for k, v in in_azure["mirrorTraffic"].items() if v} == {"shadow": 10}
     assert ready(restored)["status"] == "True"
+
+
+def test_an_amltoken_endpoint_publishes_a_token_that_scores(cluster: Cluster, sim: SimulatorProcess) -> None:
+    cluster.apply(manifest("OnlineEndpoint", "chat", {"authMode": "AMLToken", "traffic": {"blue": 100}}))
+    cluster.apply(deployment("blue"))
+    wait_maps(cluster, {"blue": 100}, {})
+    secret = cluster.secret("chat-keys")
+    assert secret is not None and "primaryKey" not in secret
+    assert int(secret["expiresAt"]) > time.time() + 600 and int(secret["refreshAfter"]) <= int(
+        secret["expiresAt"]
+    )
+    reply = requests.post(
+        secret["scoringUri"],
+        json={"input": "hi"},
+        headers={"Authorization": f"Bearer {secret['accessToken']}"},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    assert (
+        requests.post(
+            secret["scoringUri"], json={"input": "hi"}, headers={"Authorization": "Bearer forged"}, timeout=30
+        ).status_code
+        == 401
+    )
+
+
+def test_deleting_the_endpoint_and_its_deployments_deletes_once_in_azure(
+    cluster: Cluster, sim: SimulatorProcess
+) -> None:
+    cluster.apply(manifest("OnlineEndpoint", "chat", {"traffic": {"blue": 100}}))
+    cluster.apply(deployment("blue"))
+    wait_maps(cluster, {"blue": 100}, {})
+    cluster.delete("OnlineEndpoint", "chat")
+    cluster.delete("OnlineDeployment", "blue")
+    cluster.wait_gone("OnlineDeployment", "blue", timeout=30)
+    cluster.wait_gone("OnlineEndpoint", "chat", timeout=60)
+    requests_seen = stats(sim)["requests"]
+    assert requests_seen.get("DELETE onlineEndpoints") == 1
+    assert not requests_seen.get("DELETE onlineEndpoints/deployments")  # Azure deletes them with it
+    assert "onlineEndpoints" not in stats(sim)["resources"]

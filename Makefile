@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator standins tests examples

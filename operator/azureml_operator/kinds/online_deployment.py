@@ -45,6 +45,7 @@ from azureml_operator.reconcilers.common import (
     Verdict,
     azure_reports,
     has_failed,
+    in_flight_reason,
     not_ours,
 )
 from azureml_operator.reconcilers.lookups import Indexed, ref_name
@@ -205,7 +206,6 @@ OUTCOMES = {
     Action.DIFFERS: Outcome(Effect.NONE, Reason.CONFLICT),
     Action.FAILED: Outcome(Effect.NONE, Reason.PROVISIONING_FAILED),
 }
-_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
 
 
 def endpoint_name_of(entry: Indexed | None, spec: OnlineDeploymentSpec) -> str:
@@ -262,8 +262,7 @@ class OnlineDeploymentAdapter(Adapter):
         )
         outcome = OUTCOMES[result.action]
         if result.action is Action.WAIT:
-            state = (o.observed.provisioning_state or "").lower()
-            outcome = replace(outcome, reason=_WAIT_REASONS.get(state, Reason.UPDATING))
+            outcome = replace(outcome, reason=in_flight_reason(o.observed.provisioning_state))
         fields: dict[str, Any] = {}
         if result.action is not Action.CONFLICT and o.observed is not None:
             endpoint, deployment = o.refs.get(ENDPOINT_REF), o.observed.name

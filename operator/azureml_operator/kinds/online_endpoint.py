@@ -43,11 +43,13 @@ from azureml_operator.reconcilers.common import (
     Verdict,
     azure_reports,
     has_failed,
+    in_flight_reason,
     not_ours,
 )
-from azureml_operator.reconcilers.context import Context, SecretNotOwned
+from azureml_operator.reconcilers.context import Context
 from azureml_operator.reconcilers.lookups import Indexed
 from azureml_operator.reconcilers.objects import Obj
+from azureml_operator.reconcilers.secrets import keys_secret_name, publish_secret
 from azureml_operator.reconcilers.status import fields_of
 
 
@@ -226,7 +228,6 @@ def intent(
     )
 
 
-_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
 OUTCOMES = {
     Action.CREATE: Outcome(Effect.CREATE, Reason.CREATING, poll=POLL_OPERATION),
     Action.UPDATE: Outcome(Effect.UPDATE, Reason.UPDATING, poll=POLL_OPERATION),
@@ -252,10 +253,6 @@ def status_fields(observed: ObservedOnlineEndpoint | None, maps: Maps) -> dict[s
             waiting_for=list(maps.waiting_for),
         )
     )
-
-
-def keys_secret_name(obj: Obj, spec: OnlineEndpointSpec) -> str:
-    return spec.keys_secret_name or f"{obj.name}-keys"
 
 
 class OnlineEndpointAdapter(Adapter):
@@ -285,8 +282,7 @@ class OnlineEndpointAdapter(Adapter):
         )
         outcome = OUTCOMES[result.action]
         if result.action is Action.WAIT:
-            state = (o.observed.provisioning_state or "").lower()
-            outcome = replace(outcome, reason=_WAIT_REASONS.get(state, Reason.UPDATING))
+            outcome = replace(outcome, reason=in_flight_reason(o.observed.provisioning_state))
         fields = {} if result.action is Action.CONFLICT else status_fields(o.observed, maps)
         events = tuple(
             Event("Normal", "MirrorDropped", f"mirrored traffic to {d} dropped: it is being deleted")
@@ -336,16 +332,7 @@ class OnlineEndpointAdapter(Adapter):
             due = max(5.0, refresh_at - TOKEN_MARGIN - time.time())
             verdict.requeue_after = due if verdict.requeue_after is None else min(verdict.requeue_after, due)
             verdict.finality = Finality.REQUEUE
-        try:
-            change = await ctx.kube.apply_owned_secret(o.obj.namespace, secret, o.obj.owner_reference, data)
-        except SecretNotOwned as err:
-            return Verdict.not_ready(Reason.CONFLICT, str(err), **verdict.fields)
-        verdict.fields["keysSecretName"] = secret
-        if change != "unchanged":
-            verdict.events.append(
-                Event("Normal", "KeysPublished", f"scoring URI and credentials {change} in Secret {secret}")
-            )
-        return verdict
+        return await publish_secret(ctx, o.obj, secret, data, verdict, what="scoring URI and credentials")
 
 
 def _float(value: Any) -> float:

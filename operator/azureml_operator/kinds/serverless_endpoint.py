@@ -38,17 +38,18 @@ from azureml_operator.reconcilers.adapters import (
 from azureml_operator.reconcilers.common import (
     POLL_OPERATION,
     WAIT_DEPENDENCY,
-    Event,
     Ownership,
     Verdict,
     azure_reports,
     has_failed,
+    in_flight_reason,
     not_ours,
     same_model,
 )
-from azureml_operator.reconcilers.context import Context, SecretNotOwned
+from azureml_operator.reconcilers.context import Context
 from azureml_operator.reconcilers.lookups import Indexed, workspace_mismatch
 from azureml_operator.reconcilers.objects import Obj
+from azureml_operator.reconcilers.secrets import keys_secret_name, publish_secret
 from azureml_operator.reconcilers.status import fields_of
 
 
@@ -169,7 +170,6 @@ def status_fields(observed: ObservedServerless | None, model_id: str) -> dict[st
     )
 
 
-_WAIT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
 OUTCOMES = {
     Action.CREATE: Outcome(Effect.CREATE, Reason.CREATING, poll=POLL_OPERATION),
     Action.UPDATE: Outcome(Effect.UPDATE, Reason.UPDATING, poll=POLL_OPERATION),
@@ -179,10 +179,6 @@ OUTCOMES = {
     Action.FAILED: Outcome(Effect.NONE, Reason.PROVISIONING_FAILED),
     Action.SUSPENDED: Outcome(Effect.NONE, Reason.SUBSCRIPTION_INACTIVE, poll=WAIT_DEPENDENCY),
 }
-
-
-def keys_secret_name(obj: Obj, spec: ServerlessEndpointSpec) -> str:
-    return spec.keys_secret_name or f"{obj.name}-keys"
 
 
 MODEL_REF = "modelRef.fineTuneJob"
@@ -262,8 +258,7 @@ class ServerlessEndpointAdapter(Adapter):
         )
         outcome = OUTCOMES[result.action]
         if result.action is Action.WAIT:
-            state = (o.observed.provisioning_state or "").lower()
-            outcome = Outcome(Effect.NONE, _WAIT_REASONS.get(state, Reason.UPDATING), poll=POLL_OPERATION)
+            outcome = replace(outcome, reason=in_flight_reason(o.observed.provisioning_state))
         fields = {} if result.action is Action.CONFLICT else status_fields(o.observed, o.desired.model_id)
         return Decision(result.action, result.message, outcome, fields)
 
@@ -304,16 +299,7 @@ class ServerlessEndpointAdapter(Adapter):
             "secondaryKey": keys.secondary,
             "endpoint": o.observed.inference_uri or "",
         }
-        try:
-            change = await ctx.kube.apply_owned_secret(o.obj.namespace, secret, o.obj.owner_reference, data)
-        except SecretNotOwned as err:
-            return Verdict.not_ready(Reason.CONFLICT, str(err), **verdict.fields)
-        verdict.fields["keysSecretName"] = secret
-        if change != "unchanged":
-            verdict.events.append(
-                Event("Normal", "KeysPublished", f"URI and keys {change} in Secret {secret}")
-            )
-        return verdict
+        return await publish_secret(ctx, o.obj, secret, data, verdict, what="URI and keys")
 
 
 ADAPTER = ServerlessEndpointAdapter()

@@ -96,6 +96,14 @@ def has_failed(provisioning_state: str | None) -> bool:
     return (provisioning_state or "").lower() in ("failed", "canceled")
 
 
+_IN_FLIGHT_REASONS = {"creating": Reason.CREATING, "deleting": Reason.DELETING}
+
+
+def in_flight_reason(provisioning_state: str | None) -> Reason:
+    """The Ready reason while Azure runs an operation: Creating, Deleting, else Updating."""
+    return _IN_FLIGHT_REASONS.get((provisioning_state or "").lower(), Reason.UPDATING)
+
+
 def azure_reports(provisioning_state: str | None) -> str:
     return f"Azure reports provisioningState {provisioning_state}"
 

@@ -66,8 +66,8 @@ class OperatorState:
     kube: KubeApi | None = None
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
-    # The Ready status last seen of each object, to tell when it flips.
-    readiness: dict[str, str | None] = field(default_factory=dict)
+    # The Ready status and reason last seen of each object, to tell when it moves on.
+    readiness: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def context(self, handler_kwargs: Mapping[str, Any]) -> Context:
         assert self.pool is not None and self.kube is not None, "startup has not run"
@@ -198,15 +198,18 @@ def wake(schedule: Schedule | None) -> None:
 
 
 async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    """A change a user made: run the object's pass now, with a fresh back-off. A flip of its Ready
-    status: run the passes of the objects related to it now (an endpoint whose deployment became
-    Ready, an endpoint whose fine-tuning job completed), instead of at their next back-off."""
+    """A change a user made: run the object's pass now, with a fresh back-off. A change of its Ready
+    status or reason: run the passes of the objects related to it now (an endpoint whose deployment
+    became Ready, a deployment whose endpoint now exists in Azure though its traffic waits, an
+    endpoint whose fine-tuning job completed), instead of at their next back-off. Reasons change
+    only when Azure or a spec moves on, so this cannot loop."""
     state: OperatorState = memo.state
     uid = str(body.get("metadata", {}).get("uid", ""))
     schedule = state.schedules.get(uid)
     if schedule is not None and schedule.seen and relevant(body) != schedule.seen:
         wake(schedule)
-    ready = (conditions.get((body.get("status") or {}).get("conditions")) or {}).get("status")
+    condition = conditions.get((body.get("status") or {}).get("conditions")) or {}
+    ready = (condition.get("status"), condition.get("reason"))
     before = state.readiness.get(uid, ready)
     state.readiness[uid] = ready
     if before != ready:

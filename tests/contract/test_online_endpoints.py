@@ -3,6 +3,7 @@ each service rule (azure-ml-service-rules.md §3, §10) violated once."""
 
 from __future__ import annotations
 
+import urllib.error
 from collections.abc import Iterator
 
 import pytest
@@ -358,3 +359,19 @@ def _endpoint(traffic: dict[str, int], mirror: dict[str, int]) -> dict:
 
 def _get(url: str, sim, key: str) -> requests.Response:  # type: ignore[no-untyped-def]
     return requests.get(url, headers={"Authorization": f"Bearer {key}"}, verify=str(sim.ca), timeout=30)
+
+
+def test_token_lifetime_is_a_knob_for_tokens_issued_from_then_on(ml, sim) -> None:
+    ready_endpoint(sim, "oe-short", ("blue",), auth_mode="AMLToken", traffic={"blue": 100})
+    long_lived = ml.online_endpoints.get_keys("oe-short")
+    assert sim.admin("POST", "tokens", {"lifetimeSeconds": 40}) == {"lifetimeSeconds": 40}
+    short = ml.online_endpoints.get_keys("oe-short")
+    issued = int(sim.admin("POST", "clock", {"advanceSeconds": 0})["now"])
+    assert issued + 38 <= short.expiry_time_utc <= issued + 40
+    assert short.refresh_after_time_utc == short.expiry_time_utc - 20
+    uri = ml.online_endpoints.get("oe-short").scoring_uri
+    sim.admin("POST", "clock", {"advanceSeconds": 41})
+    assert score(uri, sim, short.access_token).status_code == 401
+    assert score(uri, sim, long_lived.access_token).status_code == 200  # issued before: still an hour
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        sim.admin("POST", "tokens", {"lifetimeSeconds": 1})

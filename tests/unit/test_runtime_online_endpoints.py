@@ -19,7 +19,7 @@ from runtime_fakes import (
 )
 
 from azureml_operator.conditions import Reason
-from azureml_operator.kinds.online_endpoint import TOKEN_MARGIN
+from azureml_operator.kinds.online_endpoint import TOKEN_MARGIN, renewal_time
 
 BLUE_GREEN = {"traffic": {"blue": 90, "green": 10}}
 
@@ -125,3 +125,21 @@ async def test_an_amltoken_endpoint_keeps_a_fresh_token_without_asking_for_one_e
     await h.reconcile(ep)
     assert h.online.tokens_issued == 2
     assert h.kube.secrets[("team-a", "chat-keys")].data["accessToken"] == "chat-token-2"
+
+
+async def test_a_short_lived_token_is_replaced_half_way_to_its_expiry_not_at_every_pass() -> None:
+    h = Harness()
+    h.online.token_lifetime = 40  # Azure's refresh time 20 s before expiry: inside TOKEN_MARGIN
+    ep = online_endpoint(spec={"authMode": "AMLToken"})
+    ours(h, ep, auth_mode="AMLToken", traffic={})
+    first = await h.reconcile(ep)
+    assert first.requeue_after is not None and 8 <= first.requeue_after <= 10
+    await h.reconcile(ep)
+    assert h.online.tokens_issued == 1
+
+
+def test_renewal_time_keeps_a_margin_before_the_refresh_time_and_never_passes_the_expiry() -> None:
+    assert renewal_time({"expiresAt": "5000", "refreshAfter": "3200"}) == 3200 - TOKEN_MARGIN
+    assert renewal_time({"expiresAt": "1040", "refreshAfter": "1020"}) == 1010
+    assert renewal_time({"expiresAt": "1040", "refreshAfter": "9999"}) == 1040
+    assert renewal_time({}) == 0  # nothing to keep: replaced now

@@ -1,5 +1,5 @@
 """The kopf wiring's wake-ups, in process: a change a user makes wakes the object's own loop, and a
-flip of an object's Ready wakes the loops of the objects related to it (an endpoint whose
+change of an object's Ready status or reason wakes the loops of the objects related to it (an endpoint whose
 deployment became Ready) instead of leaving them to their back-off."""
 
 from __future__ import annotations
@@ -37,11 +37,23 @@ async def test_a_deployment_becoming_ready_wakes_its_endpoint_and_nothing_else()
     assert not schedules[uid_of(creating)].wake.is_set()  # its own status write is no user change
 
 
-async def test_a_status_write_that_keeps_ready_wakes_nobody() -> None:
+async def test_a_status_write_that_keeps_ready_and_its_reason_wakes_nobody() -> None:
     endpoint = online_endpoint("chat")
     running = online_deployment("blue", status=not_ready_status("Creating"))
     memo, indexes = memo_with(endpoint, running)
     adapter = ADAPTERS["OnlineDeployment"]
     await wiring.on_event(adapter, running, memo, **indexes)
-    await wiring.on_event(adapter, {**running, "status": not_ready_status("Updating")}, memo, **indexes)
+    later = not_ready_status("Creating", "still creating, 2 minutes in")
+    await wiring.on_event(adapter, {**running, "status": later}, memo, **indexes)
     assert not memo.state.schedules[uid_of(endpoint)].wake.is_set()
+
+
+async def test_an_endpoint_provisioned_with_its_traffic_pending_wakes_its_deployment() -> None:
+    creating = online_endpoint("chat", status=not_ready_status("Creating"))
+    blue = online_deployment("blue", status=not_ready_status("WaitingForEndpoint"))
+    memo, indexes = memo_with(creating, blue)
+    adapter = ADAPTERS["OnlineEndpoint"]
+    await wiring.on_event(adapter, creating, memo, **indexes)
+    pending = {**creating, "status": not_ready_status("TrafficPending")}
+    await wiring.on_event(adapter, pending, memo, **indexes)
+    assert memo.state.schedules[uid_of(blue)].wake.is_set()

@@ -317,22 +317,33 @@ class OnlineEndpointAdapter(Adapter):
             data |= {"primaryKey": keys.primary, "secondaryKey": keys.secondary}
         elif auth is AuthMode.AML_TOKEN:
             current = await ctx.kube.read_secret(o.obj.namespace, secret) or {}
-            refresh_at = _float(current.get("refreshAfter"))
-            if current.get("accessToken") and time.time() < refresh_at - TOKEN_MARGIN:
-                data |= {k: current[k] for k in ("accessToken", "expiresAt", "refreshAfter") if k in current}
+            kept = {k: current.get(k, "") for k in ("accessToken", "expiresAt", "refreshAfter")}
+            if kept["accessToken"] and time.time() < renewal_time(kept):
+                data |= kept
             else:
                 token = await api.token(o.name)
-                refresh_at = float(token.refresh_after or token.expires_at)
+                now = time.time()
+                # Without Azure's refresh time, half the remaining lifetime stands in for it.
+                refresh_at = token.refresh_after or int(now + (token.expires_at - now) / 2)
                 data |= {
                     "accessToken": token.access_token,
                     "expiresAt": str(token.expires_at),
                     "refreshAfter": str(int(refresh_at)),
                 }
             # Look again in time to replace it, whatever the drift interval.
-            due = max(5.0, refresh_at - TOKEN_MARGIN - time.time())
+            due = max(5.0, renewal_time(data) - time.time())
             verdict.requeue_after = due if verdict.requeue_after is None else min(verdict.requeue_after, due)
             verdict.finality = Finality.REQUEUE
         return await publish_secret(ctx, o.obj, secret, data, verdict, what="scoring URI and credentials")
+
+
+def renewal_time(secret: Mapping[str, str]) -> float:
+    """When the operator replaces the token a Secret holds: TOKEN_MARGIN before Azure's refresh
+    time, or half way from it to the expiry when the token lives too briefly for that margin (so a
+    short-lived token is neither renewed at every pass nor left to expire)."""
+    expires, refresh = _float(secret.get("expiresAt")), _float(secret.get("refreshAfter"))
+    refresh = min(refresh, expires)
+    return refresh - min(TOKEN_MARGIN, max(0.0, expires - refresh) / 2)
 
 
 def _float(value: Any) -> float:

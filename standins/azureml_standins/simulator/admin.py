@@ -9,6 +9,8 @@ DELETE /_sim/faults   remove all rules
 POST /_sim/clock      {"advanceSeconds": N}: move simulated time forward (operations finish early)
 POST /_sim/latency  {"scale": X}: provisioning-time multiplier for operations started from now on
                       (reset restores the command-line value)
+POST /_sim/tokens     {"lifetimeSeconds": N}: lifetime of endpoint tokens issued from now on (refresh
+                      time at its half; reset restores the command-line value)
 POST /_sim/throttle   {"enabled": bool, "reads"|"writes"|"deletes": {"capacity": N, "refillPerSecond": R}}
 """
 
@@ -76,6 +78,12 @@ def _handle(sim: Simulator, req: Request) -> Reply:
                 raise _bad("'scale' must be greater than 0.")
             sim.set_latency_scale(scale)
             return Reply(200, {"scale": scale})
+        case ("POST", "tokens"):
+            lifetime = _number(body, "lifetimeSeconds")
+            if lifetime < 2:
+                raise _bad("'lifetimeSeconds' must be at least 2.")
+            sim.set_token_lifetime(lifetime)
+            return Reply(200, {"lifetimeSeconds": lifetime})
         case ("POST", "throttle"):
             config = sim.throttle.config
             if "enabled" in body:

@@ -100,6 +100,10 @@ class SimulatorConfig:
     limits: Limits = field(default_factory=Limits)
     throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     seed: int = 0
+    # Lifetime of an AMLToken endpoint's token, never scaled (tests shorten it through the admin API).
+    # The references show a refresh time an hour before expiry but no lifetime (UNVERIFIED): one hour
+    # is assumed, with the refresh time at its half.
+    token_lifetime: float = 3600
 
     def duration(self, name: str) -> float:
         return float(getattr(self.durations, name)) * self.latency_scale

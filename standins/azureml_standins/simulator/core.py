@@ -391,6 +391,10 @@ class Simulator:
         """Change how long operations started from now on take (tests hold operations in flight with it)."""
         self.config = dataclasses.replace(self.config, latency_scale=scale)
 
+    def set_token_lifetime(self, seconds: float) -> None:
+        """For tokens issued from now on; the ones out there keep their expiry."""
+        self.config = dataclasses.replace(self.config, token_lifetime=seconds)
+
     def reset(self) -> None:
         self.config = self._initial_config
         self.state = State.seeded(self.config.workspaces)

@@ -221,14 +221,15 @@ class OnlineEndpoints(Kind):
                     f"Endpoint '{res.name}' uses auth mode '{auth_mode}'; tokens are issued only for "
                     "auth mode 'AMLToken'."
                 )
-            expiry = int(ctx.now) + 3600
+            lifetime = int(self.sim.config.token_lifetime)
+            expiry = int(ctx.now) + lifetime
             return Reply(
                 200,
                 {
                     "accessToken": self.sim_token(res, expiry),
                     "tokenType": "Bearer",
                     "expiryTimeUtc": expiry,
-                    "refreshAfterTimeUtc": expiry - 1800,
+                    "refreshAfterTimeUtc": expiry - lifetime // 2,
                 },
             )
         if auth_mode != "Key":

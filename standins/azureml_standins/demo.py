@@ -10,7 +10,9 @@ same cluster starts clean.
 
 The examples are the repository's examples/ manifests, shipped in this package as demo_manifests/
 so that the demo runs from an installed wheel (a unit test keeps the copies equal to examples/);
-`--examples DIR` applies another directory instead.
+`--examples DIR` applies another directory instead. A directory's steps/ files (the online
+endpoint's blue/green walk) are applied one at a time after the rest is Ready (see stories.py),
+each followed by a table of the deployments' shares and scoring calls that count who answered.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 
 from azureml_operator import crdgen
 from azureml_operator.api import GROUP, KINDS, VERSION
+from azureml_standins import stories
 
 DEMO_MANIFESTS = Path(__file__).resolve().with_name("demo_manifests")
 NAMESPACE = "azureml-demo"
@@ -86,18 +89,15 @@ def install_crds(api: Any) -> None:
 
 
 def manifests(directory: Path) -> list[dict[str, Any]]:
-    docs = []
-    for path in sorted(directory.rglob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") in PLURALS]
+    """What the demo applies at the start: every manifest outside a steps/ folder."""
+    docs = stories.starting_manifests(directory)
     if not docs:
         raise SystemExit(f"no azureml.dev manifests under {directory}")
     return docs
 
 
 def condition(obj: dict[str, Any]) -> dict[str, Any]:
-    return next(
-        (c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
+    return dict(stories.ready_condition(obj))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -108,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
     from azureml_standins.simulator.process import SimulatorProcess
 
     docs = manifests(args.examples)
+    walk = stories.steps(args.examples)
     with ExitStack() as stack:
         say("starting the Azure ML simulator")
         sim = stack.enter_context(SimulatorProcess(latency_scale=0.005))
@@ -160,6 +161,21 @@ def main(args: argparse.Namespace) -> int:
                 print(f"operator log:\n{op.log_text()[-4000:]}")
                 return 1
             made += [child] if child else []
+        endpoints = [d["metadata"]["name"] for d in docs if d["kind"] == "OnlineEndpoint"]
+        for name in endpoints:
+            score_online(core, custom, sim, args.namespace, name)
+        for step in walk:
+            if not take_step(custom, args.namespace, step, args.timeout):
+                print(f"operator log:\n{op.log_text()[-4000:]}")
+                return 1
+            print_deployments(custom, args.namespace)
+            for name in endpoints:
+                score_online(core, custom, sim, args.namespace, name)
+            gone = {(d["kind"], d["metadata"]["name"]) for d in step.docs} if step.deletes else set()
+            made = [d for d in made if (d["kind"], d["metadata"]["name"]) not in gone]
+            docs = [d for d in docs if (d["kind"], d["metadata"]["name"]) not in gone]
+            if not step.deletes:
+                made += [d for d in step.docs if not any(same(d, k) for k in docs + made)]
         if real_cluster and not cleanup(custom, args.namespace, docs + made, args.timeout):
             print(f"operator log:\n{op.log_text()[-4000:]}")
             return 1
@@ -179,6 +195,111 @@ def wait_ready(custom: Any, namespace: str, docs: list[dict[str, Any]], timeout:
     return not pending
 
 
+def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a["kind"] == b["kind"] and a["metadata"]["name"] == b["metadata"]["name"])
+
+
+def take_step(custom: Any, namespace: str, step: stories.Step, timeout: float) -> bool:
+    """Apply (or delete) one step's manifests and wait until its objects converged (or are gone)."""
+    names = ", ".join(f"{d['kind']} {d['metadata']['name']}" for d in step.docs)
+    say(f"step {step.title}: {'deleting' if step.deletes else 'applying'} {names}")
+    started = time.monotonic()
+    if step.deletes:
+        for doc in step.docs:
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS[doc["kind"]], doc["metadata"]["name"]
+            )
+        if wait_gone(custom, namespace, list(step.docs), timeout):
+            say(f"step {step.title}: done in {time.monotonic() - started:.1f} s")
+            return True
+        print(f"step {step.title}: still there after {timeout:.0f} s")
+        return False
+    for doc in step.docs:
+        apply(custom, namespace, doc, timeout, quiet=True)
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        online = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["OnlineEndpoint"])
+        deployments = custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURALS["OnlineDeployment"]
+        )
+        if all(stories.converged(_get(custom, namespace, d)) for d in step.docs) and stories.shares_agree(
+            online["items"], deployments["items"]
+        ):
+            say(f"step {step.title}: converged in {time.monotonic() - started:.1f} s")
+            return True
+        time.sleep(0.3)
+    stuck = [
+        f"{d['kind']} {d['metadata']['name']}: {condition(_get(custom, namespace, d) or {})}"
+        for d in step.docs
+    ]
+    print(f"step {step.title} has not converged in {timeout:.0f} s: {stuck}")
+    return False
+
+
+def print_deployments(custom: Any, namespace: str) -> None:
+    """The online deployments and the shares of their endpoints' traffic they receive now."""
+    found = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["OnlineDeployment"])
+    rows = [("DEPLOYMENT", "ENDPOINT", "MODEL", "INSTANCES", "LIVE %", "MIRROR %", "READY")]
+    for obj in sorted(
+        found["items"], key=lambda o: (o["spec"]["endpointRef"]["name"], o["metadata"]["name"])
+    ):
+        status = obj.get("status") or {}
+        rows.append(
+            (
+                obj["metadata"]["name"],
+                obj["spec"]["endpointRef"]["name"],
+                obj["spec"]["model"].split("/models/")[-1].replace("/versions/", ":"),
+                f"{status.get('instanceCount', '-')} x {obj['spec']['instanceType']}",
+                str(status.get("traffic", 0)),
+                str(status.get("mirrorTraffic", 0)),
+                condition(obj).get("reason", "-"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print()
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print()
+
+
+def score_online(core: Any, custom: Any, sim: Any, namespace: str, name: str, calls: int = 100) -> None:
+    """`calls` scoring requests with the key from the endpoint's Secret; who answered (Azure names
+    the deployment in a response header) and, from the simulator's counters, who got mirrored copies."""
+    import requests
+
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["OnlineEndpoint"], name)
+    secret = core.read_namespaced_secret(obj["status"]["keysSecretName"], namespace)
+    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    azure_name = obj["spec"].get("endpointName") or name
+    before = mirrored_counts(sim, azure_name)
+    answered: dict[str, int] = {}
+    with requests.Session() as session:
+        for _ in range(calls):
+            reply = session.post(
+                data["scoringUri"],
+                json={"input_data": {"input_string": ["What is a blue/green deployment?"]}},
+                headers={"Authorization": f"Bearer {data['primaryKey']}"},
+                timeout=30,
+            )
+            reply.raise_for_status()
+            who = reply.headers.get("azureml-model-deployment", "?")
+            answered[who] = answered.get(who, 0) + 1
+    after = mirrored_counts(sim, azure_name)
+    shadow = {d: n - before.get(d, 0) for d, n in after.items() if n - before.get(d, 0)}
+    live = ", ".join(f"{d} {n}" for d, n in sorted(answered.items()))
+    copies = ", ".join(f"{d} {n}" for d, n in sorted(shadow.items())) or "none"
+    say(
+        f"{calls} calls to {name} (key from Secret {secret.metadata.name}): answered by {live}; mirrored to {copies}"
+    )
+
+
+def mirrored_counts(sim: Any, endpoint: str) -> dict[str, int]:
+    counts = sim.admin("GET", "stats")["deployments"]
+    return {
+        k.split("/", 1)[1]: v.get("mirrored", 0) for k, v in counts.items() if k.split("/", 1)[0] == endpoint
+    }
+
+
 def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None:
     rows = [("KIND", "NAME", "READY", "REASON", "DETAIL")]
     for doc in docs:
@@ -194,6 +315,7 @@ def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None
             or (status.get("location") and f"{obj['spec']['workspaceName']} in {status['location']}")
             or status.get("assetId")
             or ((status.get("registeredModel") or {}).get("modelId"))
+            or online_detail(obj)
             or condition(obj).get("message", "")
         )
         rows.append(
@@ -204,6 +326,15 @@ def print_table(custom: Any, namespace: str, docs: list[dict[str, Any]]) -> None
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + str(row[4]))
     print()
+
+
+def online_detail(obj: dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    if obj["kind"] == "OnlineEndpoint" and status.get("scoringUri"):
+        return f"{status['scoringUri']} live {status.get('traffic') or {}} mirror {status.get('mirrorTraffic') or {}}"
+    if obj["kind"] == "OnlineDeployment" and "traffic" in status:
+        return f"of {obj['spec']['endpointRef']['name']}: live {status['traffic']} %, mirror {status.get('mirrorTraffic', 0)} %"
+    return ""
 
 
 def fine_tune_story(
@@ -279,9 +410,10 @@ def leftovers_being_deleted(custom: Any, namespace: str, docs: list[dict[str, An
     ]
 
 
-def apply(custom: Any, namespace: str, doc: dict[str, Any], timeout: float) -> None:
-    """Create, or bring an object a previous run left to the manifest: one being deleted is waited
-    for (the operator finalizes it), one that exists gets the manifest's spec and annotations."""
+def apply(custom: Any, namespace: str, doc: dict[str, Any], timeout: float, *, quiet: bool = False) -> None:
+    """Create, or bring an existing object (a step's, or one a previous run left) to the manifest:
+    one being deleted is waited for (the operator finalizes it), one that exists gets the manifest's
+    spec and annotations."""
     kind, name = doc["kind"], doc["metadata"]["name"]
     current = _get(custom, namespace, doc)
     if current is not None and current["metadata"].get("deletionTimestamp"):
@@ -292,9 +424,33 @@ def apply(custom: Any, namespace: str, doc: dict[str, Any], timeout: float) -> N
     if current is None:
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], doc)
         return
-    say(f"{kind} {name} exists from an earlier run: updating it to the manifest")
-    patch = {"metadata": {"annotations": doc["metadata"].get("annotations") or {}}, "spec": doc["spec"]}
-    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name, patch)
+    if not quiet:
+        say(f"{kind} {name} exists from an earlier run: updating it to the manifest")
+    replace_spec(custom, namespace, doc, current)
+
+
+def replace_spec(custom: Any, namespace: str, doc: dict[str, Any], current: dict[str, Any]) -> None:
+    """The manifest's spec in place of the object's, whole (as `kubectl apply` leaves it: a map
+    entry the manifest drops is dropped, which a merge patch would keep), with its annotations
+    added; retried when the operator's status write changed the resourceVersion meanwhile."""
+    from kubernetes.client.exceptions import ApiException
+
+    kind, name = doc["kind"], doc["metadata"]["name"]
+    for _ in range(10):
+        body = {**current, "spec": doc["spec"]}
+        annotations = {
+            **(current["metadata"].get("annotations") or {}),
+            **(doc["metadata"].get("annotations") or {}),
+        }
+        body["metadata"] = {**current["metadata"], "annotations": annotations}
+        try:
+            custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name, body)
+            return
+        except ApiException as err:
+            if err.status != 409:
+                raise
+        current = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind], name)
+    raise SystemExit(f"{kind} {name} kept changing: could not update it to the manifest")
 
 
 def wait_gone(custom: Any, namespace: str, docs: list[dict[str, Any]], timeout: float) -> bool:

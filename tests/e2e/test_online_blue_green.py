@@ -1,6 +1,6 @@
-"""OnlineEndpoint and OnlineDeployment end to end (issue 9): the seed's blue/green story step by step,
-each step checked by real scoring calls, made with the key from the endpoint's Secret, counted by the
-simulator per deployment (routed and mirrored)."""
+"""OnlineEndpoint and OnlineDeployment end to end (issue 9): the seed's blue/green story, as the
+manifests of examples/online/ step by step, each step checked by real scoring calls, made with the
+key from the endpoint's Secret, counted by the simulator per deployment (routed and mirrored)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import requests
-from e2e_helpers import Cluster, arm, manifest, ready, stats
+from e2e_helpers import ROOT, Cluster, arm, manifest, ready, stats
 
+from azureml_standins import demo, stories
 from azureml_standins.simulator.process import SimulatorProcess
 
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"
@@ -24,11 +25,11 @@ def deployment(name: str) -> dict[str, Any]:
     )
 
 
-def score(cluster: Cluster, n: int = CALLS) -> dict[str, dict[str, int]]:
+def score(cluster: Cluster, n: int = CALLS, endpoint: str = "chat") -> dict[str, dict[str, int]]:
     """n scoring calls with the key from the Secret; the simulator's counts they added, by deployment."""
-    keys = cluster.secret("chat-keys")
+    keys = cluster.secret(f"{endpoint}-keys")
     assert keys is not None
-    before = stats_of(cluster.sim)
+    before = stats_of(cluster.sim, endpoint)
     for _ in range(n):
         reply = requests.post(
             keys["scoringUri"],
@@ -37,28 +38,40 @@ def score(cluster: Cluster, n: int = CALLS) -> dict[str, dict[str, int]]:
             timeout=30,
         )
         assert reply.status_code == 200, reply.text
-    after = stats_of(cluster.sim)
+    after = stats_of(cluster.sim, endpoint)
     return {
         d: {k: after.get(d, {}).get(k, 0) - before.get(d, {}).get(k, 0) for k in ("routed", "mirrored")}
         for d in {*after, *before}
     }
 
 
-def stats_of(sim: SimulatorProcess) -> dict[str, dict[str, int]]:
-    return {k.split("/", 1)[1]: v for k, v in stats(sim)["deployments"].items() if k.startswith("chat/")}
+def stats_of(sim: SimulatorProcess, endpoint: str) -> dict[str, dict[str, int]]:
+    deployments = stats(sim)["deployments"].items()
+    return {k.split("/", 1)[1]: v for k, v in deployments if k.startswith(f"{endpoint}/")}
 
 
 def wait_maps(
-    cluster: Cluster, traffic: dict[str, int], mirror: dict[str, int], timeout: float = 90
+    cluster: Cluster,
+    traffic: dict[str, int],
+    mirror: dict[str, int],
+    timeout: float = 90,
+    endpoint: str = "chat",
 ) -> dict[str, Any]:
+    """The endpoint Ready with these maps in effect in Azure, and its deployments reporting their
+    shares of them."""
+
     def probe() -> dict[str, Any] | None:
-        obj = cluster.get("OnlineEndpoint", "chat")
+        obj = cluster.get("OnlineEndpoint", endpoint)
         status = (obj or {}).get("status") or {}
         ok = status.get("traffic") == traffic and (status.get("mirrorTraffic") or {}) == mirror
-        return obj if ok and ready(obj).get("status") == "True" else None
+        deployments = cluster.custom.list_namespaced_custom_object(
+            "azureml.dev", "v1alpha1", cluster.namespace, "onlinedeployments"
+        )["items"]
+        ok = ok and obj is not None and stories.shares_agree([obj], deployments)
+        return obj if ok and stories.converged(obj) else None
 
     return cluster.wait(
-        f"traffic {traffic}, mirror {mirror}", probe, timeout, lambda: cluster.get("OnlineEndpoint", "chat")
+        f"traffic {traffic}, mirror {mirror}", probe, timeout, lambda: cluster.get("OnlineEndpoint", endpoint)
     )
 
 
@@ -70,37 +83,40 @@ def within(count: int, expected: float) -> bool:
     return abs(count - expected) <= 4 * (CALLS * p * (1 - p)) ** 0.5
 
 
-def test_blue_green_with_a_mirror_step_by_step(cluster: Cluster, sim: SimulatorProcess) -> None:
+STORY = ROOT / "examples" / "online"
+# What each step of examples/online/ declares, in effect: live traffic and mirror, without zeros.
+STEPS = {
+    "1-green-mirrored": ({"blue": 100}, {"green": 10}),
+    "2-live-90-10": ({"blue": 90, "green": 10}, {}),
+    "3-live-0-100": ({"green": 100}, {}),
+    "4-delete-blue": ({"green": 100}, {}),
+}
+
+
+def test_the_blue_green_example_converges_step_by_step(cluster: Cluster, sim: SimulatorProcess) -> None:
     cluster.sim = sim  # type: ignore[attr-defined]
-    cluster.apply(manifest("OnlineEndpoint", "chat", {"traffic": {"blue": 100}}))
-    cluster.apply(deployment("blue"))
-    wait_maps(cluster, {"blue": 100}, {})
-    assert score(cluster)["blue"] == {"routed": CALLS, "mirrored": 0}
-
-    cluster.apply(deployment("green"))
-    cluster.patch("OnlineEndpoint", "chat", {"spec": {"mirrorTraffic": {"green": 10}}})
-    wait_maps(cluster, {"blue": 100}, {"green": 10})
-    counts = score(cluster)
-    assert counts["blue"]["routed"] == CALLS and counts.get("green", {}).get("routed", 0) == 0
-    assert within(counts["green"]["mirrored"], CALLS * 0.10), counts
-
-    cluster.patch(
-        "OnlineEndpoint", "chat", {"spec": {"traffic": {"blue": 90, "green": 10}, "mirrorTraffic": None}}
-    )
-    wait_maps(cluster, {"blue": 90, "green": 10}, {})
-    counts = score(cluster)
-    assert within(counts["green"]["routed"], CALLS * 0.10) and counts["green"]["mirrored"] == 0, counts
-    assert counts["blue"]["routed"] + counts["green"]["routed"] == CALLS
-
-    cluster.patch("OnlineEndpoint", "chat", {"spec": {"traffic": {"blue": 0, "green": 100}}})
-    wait_maps(cluster, {"green": 100}, {})
-    counts = score(cluster)
-    assert counts["green"]["routed"] == CALLS and counts.get("blue", {}).get("routed", 0) == 0
-
-    cluster.delete("OnlineDeployment", "blue")
-    cluster.wait_gone("OnlineDeployment", "blue", timeout=60)
-    listed = arm(sim, "GET", "onlineEndpoints/chat/deployments", api_version="2023-04-01-preview")["value"]
-    assert [d["name"] for d in listed] == ["green"]
+    for doc in stories.starting_manifests(STORY):
+        cluster.apply(doc)
+    wait_maps(cluster, {"blue": 100}, {}, endpoint="chat-online")
+    assert score(cluster, endpoint="chat-online")["blue"] == {"routed": CALLS, "mirrored": 0}
+    walked = stories.steps(STORY)
+    assert [step.title for step in walked] == list(STEPS)
+    for step in walked:
+        traffic, mirror = STEPS[step.title]
+        for doc in step.docs:
+            if step.deletes:
+                cluster.delete(doc["kind"], doc["metadata"]["name"])
+                cluster.wait_gone(doc["kind"], doc["metadata"]["name"], timeout=60)
+            else:
+                demo.apply(cluster.custom, cluster.namespace, doc, 30, quiet=True)
+        wait_maps(cluster, traffic, mirror, endpoint="chat-online")
+        counts = score(cluster, endpoint="chat-online")
+        for name in ("blue", "green"):
+            got = counts.get(name, {"routed": 0, "mirrored": 0})
+            assert within(got["routed"], CALLS * traffic.get(name, 0) / 100), (step.title, counts)
+            assert within(got["mirrored"], CALLS * mirror.get(name, 0) / 100), (step.title, counts)
+    listed = arm(sim, "GET", "onlineEndpoints/chat-online/deployments", api_version="2023-04-01-preview")
+    assert [d["name"] for d in listed["value"]] == ["green"]
     green = cluster.get("OnlineDeployment", "green")
     assert green is not None and green["status"]["traffic"] == 100
 

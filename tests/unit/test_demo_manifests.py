@@ -32,6 +32,8 @@ def test_the_demo_applies_the_packaged_manifests_by_default() -> None:
         "DataAsset",
         "FineTuneJob",
         "ModelSubscription",
+        "OnlineDeployment",
+        "OnlineEndpoint",
         "ServerlessEndpoint",
         "ServerlessEndpoint",
         "Workspace",

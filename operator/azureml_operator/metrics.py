@@ -30,6 +30,12 @@ AZURE_REQUESTS = Counter(
     ["method", "outcome"],
     registry=REGISTRY,
 )
+DRIFT_REPAIRS = Counter(
+    "azureml_operator_drift_repairs",
+    "Writes that put back what changed in Azure outside Kubernetes, by kind and how (update, recreate)",
+    ["kind", "action"],
+    registry=REGISTRY,
+)
 RATE_LIMIT_WAIT = Counter(
     "azureml_operator_arm_rate_limit_wait_seconds",
     "Seconds calls waited for the client-side ARM rate limiter (including after 429s)",

@@ -170,6 +170,8 @@ async def run_loop(
                 await write_status(state, adapter, body, verdict)
             metrics.RECONCILE_SECONDS.labels(adapter.info.kind).observe(time.monotonic() - started)
             metrics.RECONCILES.labels(adapter.info.kind, trigger, str(verdict.reason)).inc()
+            if verdict.drift_repaired:
+                metrics.DRIFT_REPAIRS.labels(adapter.info.kind, verdict.drift_repaired).inc()
             if not verdict.keep_status:
                 metrics.RESOURCES.observe(uid, adapter.info.kind, verdict.status, str(verdict.reason))
             if verdict.progressed:

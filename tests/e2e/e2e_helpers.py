@@ -4,6 +4,7 @@ manifests, a small client for the custom objects, and polling with useful failur
 from __future__ import annotations
 
 import base64
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,6 +176,17 @@ class Cluster:
 
     def wait_gone(self, kind: str, name: str, timeout: float = 30.0) -> None:
         self.wait(f"{kind} {name} to be gone", lambda: self.get(kind, name) is None, timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def metrics_text(port: int) -> str:
+    return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
 
 
 def chat(uri: str, key: str) -> requests.Response:

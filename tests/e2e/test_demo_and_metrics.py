@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
 
 import requests
-from e2e_helpers import PHI, ROOT, Cluster, manifest
+from e2e_helpers import PHI, ROOT, Cluster, free_port, manifest
 from kubernetes import client
 
 from azureml_standins.kube.process import KubeProcess
@@ -34,13 +33,14 @@ def test_the_demo_converges_and_chats_with_the_key_from_its_secret() -> None:
     for name in ("team-a", "meta-llama-3-8b-instruct", "llama-chat", "phi-chat"):
         assert re.search(rf"^\w+\s+{re.escape(name)}\s+True\s+Succeeded", out, re.M), out
     assert "Simulated reply" in out and "Meta-Llama-3-8B-Instruct" in out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    # The online story: the deployments' shares after each step, and who answered the scoring calls.
+    row = r"^{}\s+chat-online\s+\S+\s+1 x \S+\s+{}\s+{}\s+Succeeded$"
+    assert re.search(row.format("green", 0, 10), out, re.M), out  # step 1: mirrored
+    assert re.search(row.format("blue", 90, 0), out, re.M) and re.search(
+        row.format("green", 10, 0), out, re.M
+    )
+    assert "answered by blue 100; mirrored to green 10" in out
+    assert "step 4-delete-blue: done" in out and "answered by green 100; mirrored to none" in out
 
 
 def test_metrics_count_reconciles_and_azure_calls_and_never_carry_keys(

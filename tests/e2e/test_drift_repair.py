@@ -33,8 +33,8 @@ def test_a_setting_changed_in_azure_is_put_back(cluster: Cluster, sim: Simulator
         )
 
     cluster.wait("contentSafety to be repaired", repaired, timeout=4 * DRIFT_INTERVAL + 10)
-    updating = cluster.wait_event("phi", "Updating")
-    assert "contentSafety: Disabled -> Enabled" in updating[0]["message"]
+    repaired_event = cluster.wait_event("phi", "DriftRepaired")
+    assert "contentSafety: Disabled -> Enabled" in repaired_event[0]["message"]
 
 
 def test_an_endpoint_deleted_in_azure_is_created_again_with_fresh_keys(

@@ -4,13 +4,16 @@ key from the endpoint's Secret, counted by the simulator per deployment (routed 
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
-from e2e_helpers import ROOT, Cluster, arm, manifest, ready, stats
+from e2e_helpers import ROOT, Cluster, arm, free_port, manifest, metrics_text, ready, stats
 
 from azureml_standins import demo, stories
+from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
 
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"
@@ -165,31 +168,32 @@ def test_a_deployment_with_live_traffic_is_deleted_only_once_the_traffic_moves(
     assert stats(sim)["requests"].get("DELETE onlineEndpoints/deployments") == 1
 
 
-def test_weights_and_a_mirror_changed_outside_kubernetes_are_restored(
-    cluster: Cluster, sim: SimulatorProcess
+def test_weights_and_a_mirror_changed_outside_kubernetes_are_restored_and_counted(
+    start_operator: Callable[..., OperatorProcess], api_client: Any, namespace: str, sim: SimulatorProcess
 ) -> None:
+    port = free_port()
+    cluster = Cluster(api_client, namespace, start_operator(metrics_port=port).log_text)
     spec = {"traffic": {"blue": 90, "green": 10}, "mirrorTraffic": {"shadow": 10}}
     cluster.apply(manifest("OnlineEndpoint", "chat", spec))
     for name in ("blue", "green", "shadow"):
         cluster.apply(deployment(name))
     wait_maps(cluster, {"blue": 90, "green": 10}, {"shadow": 10})
-    updates = len([e for e in cluster.events("chat", "OnlineEndpoint") if e["reason"] == "Updating"])
+    assert not re.search(r"^azureml_operator_drift_repairs_total\{", metrics_text(port), re.M)
     # Someone updates the endpoint outside Kubernetes with a client that drops mirrorTraffic.
     body = arm(sim, "GET", "onlineEndpoints/chat", api_version="2022-02-01-preview")
     body["properties"]["traffic"] = {"blue": 50, "green": 50}
     body["properties"].pop("mirrorTraffic", None)
     arm(sim, "PUT", "onlineEndpoints/chat", body, api_version="2022-02-01-preview")
-    repair = cluster.wait(
-        "the drift check's repair",
-        lambda: [e for e in cluster.events("chat", "OnlineEndpoint") if e["reason"] == "Updating"][updates:],
-        timeout=30,
-    )
-    assert "mirrorTraffic: {} -> {shadow: 10}" in repair[0]["message"], repair
+    [repair] = cluster.wait_event("chat", "DriftRepaired", kind="OnlineEndpoint", timeout=30)
+    assert repair["message"].startswith("changed in Azure outside Kubernetes: "), repair
+    assert "mirrorTraffic: {} -> {shadow: 10}" in repair["message"], repair
     restored = wait_maps(cluster, {"blue": 90, "green": 10}, {"shadow": 10}, timeout=30)
     in_azure = arm(sim, "GET", "onlineEndpoints/chat", api_version="2022-02-01-preview")["properties"]
     assert {k: v for k, v in in_azure["traffic"].items() if v} == {"blue": 90, "green": 10}
     assert {k: v for k, v in in_azure["mirrorTraffic"].items() if v} == {"shadow": 10}
     assert ready(restored)["status"] == "True"
+    counted = 'azureml_operator_drift_repairs_total{action="update",kind="OnlineEndpoint"} 1.0'
+    assert counted in metrics_text(port)
 
 
 def test_an_amltoken_endpoint_secret_always_holds_an_unexpired_token_that_scores(

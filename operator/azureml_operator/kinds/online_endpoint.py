@@ -284,12 +284,16 @@ class OnlineEndpointAdapter(Adapter):
         if result.action is Action.WAIT:
             outcome = replace(outcome, reason=in_flight_reason(o.observed.provisioning_state))
         fields = {} if result.action is Action.CONFLICT else status_fields(o.observed, maps)
+        in_azure = shares(o.observed.mirror_traffic if o.observed else {})
+        dropped = [d for d in maps.dropped_mirror if d in in_azure]
         events = tuple(
             Event("Normal", "MirrorDropped", f"mirrored traffic to {d} dropped: it is being deleted")
-            for d in maps.dropped_mirror
-            if d in shares(o.observed.mirror_traffic if o.observed else {})
+            for d in dropped
         )
-        return Decision(result.action, result.message, outcome, fields, events)
+        # Dropping the mirror of a deployment being deleted is this operator's doing, not a drift.
+        return Decision(
+            result.action, result.message, outcome, fields, events, follows_dependents=bool(dropped)
+        )
 
     def azure_api(self, conn: Connection) -> online.OnlineEndpoints:
         return online.OnlineEndpoints(conn)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from azureml_operator import conditions
 from azureml_operator.api.kinds import KindInfo
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.common import Backoff, Event, Ownership, Verdict
@@ -103,6 +104,9 @@ class Decision:
     events: tuple[Event, ...] = ()
     # The resource moved on (a job changed phase): polling starts again from its shortest interval.
     progressed: bool = False
+    # The write follows a change of related objects (a deployment being deleted loses its mirror),
+    # not a change someone made in Azure: it is no drift repair.
+    follows_dependents: bool = False
 
     @property
     def effect(self) -> Effect:
@@ -139,6 +143,12 @@ class Observation:
     @property
     def spec_changed_since_last_pass(self) -> bool:
         return self.obj.status.get("observedGeneration") != self.obj.generation
+
+    @property
+    def was_ready_as_declared(self) -> bool:
+        """Ready at the last pass, for this very spec: a write now restores what changed in Azure."""
+        ready = conditions.get(self.obj.status.get("conditions")) or {}
+        return ready.get("status") == "True" and not self.spec_changed_since_last_pass
 
 
 class Adapter:

@@ -168,6 +168,8 @@ class Verdict:
     keep_status: bool = False
     # The resource moved on: the object's back-off starts again (`Decision.progressed`).
     progressed: bool = False
+    # This pass put back what changed in Azure outside Kubernetes: "update" or "recreate".
+    drift_repaired: str | None = None
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.finality is Finality.FINAL:

@@ -222,15 +222,32 @@ async def act(
             blocking = [u for u in observation.unmet if u.dependency.gate is Gate.CREATE]
             if blocking:
                 return waiting(blocking[0], attempt)
-            return await create_recorded(adapter, ctx, api, observation, decision, expected_id)
+            verdict = await create_recorded(adapter, ctx, api, observation, decision, expected_id)
+            return repaired(verdict, observation, decision, "recreate")
         case Effect.UPDATE:
             await adapter.update(api, observation.name, observation.desired, observation.observed)
             verdict = decision.verdict(0)
             verdict.events.append(Event("Normal", "Updating", decision.message))
-            return verdict
+            return repaired(verdict, observation, decision, "update")
         case Effect.PUBLISH:
             return await adapter.publish(ctx, api, observation, decision.verdict(attempt))
     return decision.verdict(attempt)
+
+
+def repaired(verdict: Verdict, observation: Observation, decision: Decision, how: str) -> Verdict:
+    """A write to a resource that was Ready as declared repairs a drift (something changed, or was
+    deleted, in Azure): its Event says so, in place of the routine one, and the metric counts it."""
+    if not observation.was_ready_as_declared or decision.follows_dependents:
+        return verdict
+    verdict.drift_repaired = how
+    what = "changed" if how == "update" else "deleted"
+    verdict.events = [
+        Event("Normal", "DriftRepaired", f"{what} in Azure outside Kubernetes: {decision.message}")
+        if e.reason in ("Updating", "Creating")
+        else e
+        for e in verdict.events
+    ]
+    return verdict
 
 
 async def create_recorded(

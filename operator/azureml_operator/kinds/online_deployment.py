@@ -25,7 +25,6 @@ from azureml_operator.azure.client import (
     Connection,
     DesiredOnlineDeployment,
     ObservedOnlineDeployment,
-    is_in_progress,
 )
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.adapters import (
@@ -43,11 +42,9 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Ownership,
     Verdict,
-    azure_reports,
-    has_failed,
     in_flight_reason,
-    not_ours,
 )
+from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step
 from azureml_operator.reconcilers.lookups import Indexed, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
@@ -147,6 +144,17 @@ class Plan:
     message: str
 
 
+# The lifecycle's steps, as this kind's actions (SETTLED is decided by the plan itself).
+STEPS = {
+    Step.CREATE: Action.CREATE,
+    Step.CONFLICT: Action.CONFLICT,
+    Step.DIFFERS: Action.DIFFERS,
+    Step.WAIT: Action.WAIT,
+    Step.FAILED: Action.FAILED,
+    Step.UPDATE: Action.UPDATE,
+}
+
+
 def plan(
     *,
     want: DesiredOnlineDeployment,
@@ -155,43 +163,30 @@ def plan(
     owner: Ownership | None,
     spec_changed_since_failure: bool,
 ) -> Plan:
-    if observed is None:
-        return Plan(
-            Action.CREATE,
-            f"creating online deployment {name} of {want.model or want.environment} on "
-            f"{want.instance_count} x {want.instance_type}",
+    what = f"online deployment {name}"
+    facts = Facts(what, "deploymentName", observed is not None, owner, None)
+    if observed is not None:
+        fixed = fixed_differences(want, observed)
+        facts = replace(
+            facts,
+            provisioning_state=observed.provisioning_state,
+            unchangeable=(
+                f"{what} in Azure has {'; '.join(fixed)}, and Azure cannot change that in place: "
+                "create a new deployment and move the traffic to it"
+            )
+            if fixed
+            else None,
+            failure=f": {observed.failure}" if observed.failure else "",
+            changes=differences(want, observed),
         )
-    if owner is Ownership.FOREIGN:
-        return Plan(
-            Action.CONFLICT,
-            not_ours(f"online deployment {name}", "Azure", ", or choose another spec.deploymentName"),
-        )
-    if is_in_progress(observed.provisioning_state):
-        return Plan(Action.WAIT, azure_reports(observed.provisioning_state))
-    fixed = fixed_differences(want, observed)
-    if fixed:
-        return Plan(
-            Action.DIFFERS,
-            f"online deployment {name} in Azure has {'; '.join(fixed)}, and Azure cannot change that in "
-            "place: create a new deployment and move the traffic to it",
-        )
-    failed = has_failed(observed.provisioning_state)
-    if failed and not spec_changed_since_failure:
-        why = f": {observed.failure}" if observed.failure else ""
-        return Plan(
-            Action.FAILED,
-            f"Azure reports provisioningState {observed.provisioning_state}{why}; change the spec or delete "
-            "the object to retry",
-        )
-    changes = differences(want, observed)
-    if changes or failed:
-        return Plan(
-            Action.UPDATE,
-            f"updating online deployment {name}: {'; '.join(changes) or 'retrying the failed provisioning'}",
-        )
-    return Plan(
-        Action.READY, f"online deployment {name} runs {observed.instance_count} x {observed.instance_type}"
+    creating = (
+        f"creating {what} of {want.model or want.environment} on {want.instance_count} x {want.instance_type}"
     )
+    step = next_step(facts, creating=creating, spec_changed_since_failure=spec_changed_since_failure)
+    if step.step is not Step.SETTLED:
+        return Plan(STEPS[step.step], step.message)
+    assert observed is not None
+    return Plan(Action.READY, f"{what} runs {observed.instance_count} x {observed.instance_type}")
 
 
 # -- the adapter ------------------------------------------------------------------------------------

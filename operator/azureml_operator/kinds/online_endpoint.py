@@ -30,7 +30,6 @@ from azureml_operator.azure.client import (
     Connection,
     DesiredOnlineEndpoint,
     ObservedOnlineEndpoint,
-    is_in_progress,
 )
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome, Refs
@@ -41,12 +40,10 @@ from azureml_operator.reconcilers.common import (
     Finality,
     Ownership,
     Verdict,
-    azure_reports,
-    has_failed,
     in_flight_reason,
-    not_ours,
 )
 from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step
 from azureml_operator.reconcilers.lookups import Indexed
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.secrets import keys_secret_name, publish_secret
@@ -135,6 +132,16 @@ class Plan:
     message: str
 
 
+# The lifecycle's steps, as this kind's actions (SETTLED is decided by the plan itself).
+STEPS = {
+    Step.CREATE: Action.CREATE,
+    Step.CONFLICT: Action.CONFLICT,
+    Step.WAIT: Action.WAIT,
+    Step.FAILED: Action.FAILED,
+    Step.UPDATE: Action.UPDATE,
+}
+
+
 def plan(
     *,
     want: DesiredOnlineEndpoint,
@@ -145,33 +152,28 @@ def plan(
     spec_changed_since_failure: bool,
 ) -> Plan:
     """`want` already carries `maps` (what Azure may be given now)."""
-    if observed is None:
-        return Plan(Action.CREATE, f"creating online endpoint {name}")
-    if owner is Ownership.FOREIGN:
-        return Plan(
-            Action.CONFLICT,
-            not_ours(f"online endpoint {name}", "Azure", ", or choose another spec.endpointName"),
-        )
-    if is_in_progress(observed.provisioning_state):
-        return Plan(Action.WAIT, azure_reports(observed.provisioning_state))
-    failed = has_failed(observed.provisioning_state)
-    if failed and not spec_changed_since_failure:
-        return Plan(
-            Action.FAILED,
-            f"Azure reports provisioningState {observed.provisioning_state}; change the spec or delete "
-            "the object to retry",
-        )
-    changes = differences(want, observed)
-    if changes or failed:
-        why = "; ".join(changes) if changes else "retrying the failed provisioning"
-        return Plan(Action.UPDATE, f"updating online endpoint {name}: {why}")
+    what = f"online endpoint {name}"
+    facts = Facts(
+        what,
+        "endpointName",
+        observed is not None,
+        owner,
+        observed.provisioning_state if observed else None,
+        changes=differences(want, observed) if observed else (),
+    )
+    step = next_step(
+        facts, creating=f"creating {what}", spec_changed_since_failure=spec_changed_since_failure
+    )
+    if step.step is not Step.SETTLED:
+        return Plan(STEPS[step.step], step.message)
+    assert observed is not None
     if maps.waiting_for:
         return Plan(
             Action.PENDING,
-            f"online endpoint {name} keeps its traffic {_show(observed.traffic)} until "
+            f"{what} keeps its traffic {_show(observed.traffic)} until "
             f"{', '.join(maps.waiting_for)} {'is' if len(maps.waiting_for) == 1 else 'are'} Ready",
         )
-    return Plan(Action.READY, f"online endpoint {name} serves {_show(observed.traffic)}")
+    return Plan(Action.READY, f"{what} serves {_show(observed.traffic)}")
 
 
 # -- the adapter ------------------------------------------------------------------------------------
@@ -200,8 +202,7 @@ class Intent:
             in_azure=in_azure,
         )
 
-    def to_send(self, in_azure: ObservedOnlineEndpoint | None) -> DesiredOnlineEndpoint:
-        maps = self.maps(in_azure)
+    def to_send(self, maps: Maps) -> DesiredOnlineEndpoint:
         return replace(self.endpoint, traffic=maps.traffic, mirror_traffic=maps.mirror_traffic)
 
 
@@ -273,7 +274,7 @@ class OnlineEndpointAdapter(Adapter):
         wanted: Intent = o.desired
         maps = wanted.maps(o.observed)
         result = plan(
-            want=wanted.to_send(o.observed),
+            want=wanted.to_send(maps),
             maps=maps,
             name=o.name,
             observed=o.observed,
@@ -299,13 +300,13 @@ class OnlineEndpointAdapter(Adapter):
         return online.OnlineEndpoints(conn)
 
     async def create(self, api: online.OnlineEndpoints, name: str, desired: Intent) -> None:
-        await api.begin_put(name, desired.to_send(None))
+        await api.begin_put(name, desired.to_send(desired.maps(None)))
 
     async def update(
         self, api: online.OnlineEndpoints, name: str, desired: Intent, observed: ObservedOnlineEndpoint
     ) -> None:
         # Others' tags stay: a PUT replaces the whole tag set.
-        send = desired.to_send(observed)
+        send = desired.to_send(desired.maps(observed))
         await api.begin_put(name, replace(send, tags={**observed.tags, **send.tags}))
 
     async def publish(

@@ -20,7 +20,6 @@ from azureml_operator.azure.client import (
     DesiredServerless,
     ModelSource,
     ObservedServerless,
-    is_in_progress,
 )
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import InvalidSpec, Terminal
@@ -40,13 +39,11 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Ownership,
     Verdict,
-    azure_reports,
-    has_failed,
     in_flight_reason,
-    not_ours,
     same_model,
 )
 from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step
 from azureml_operator.reconcilers.lookups import Indexed, workspace_mismatch
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.secrets import keys_secret_name, publish_secret
@@ -112,6 +109,17 @@ class Plan:
     message: str
 
 
+# The lifecycle's steps, as this kind's actions (SETTLED is decided by the plan itself).
+STEPS = {
+    Step.CREATE: Action.CREATE,
+    Step.CONFLICT: Action.CONFLICT,
+    Step.DIFFERS: Action.CONFLICT,
+    Step.WAIT: Action.WAIT,
+    Step.FAILED: Action.FAILED,
+    Step.UPDATE: Action.UPDATE,
+}
+
+
 def plan(
     *,
     want: DesiredServerless,
@@ -120,37 +128,36 @@ def plan(
     owner: Ownership | None,
     spec_changed_since_failure: bool,
 ) -> Plan:
-    if observed is None:
-        return Plan(Action.CREATE, f"creating serverless endpoint {name} for {want.model_id}")
-    if owner is Ownership.FOREIGN:
-        what = f"serverless endpoint {name}"
-        return Plan(Action.CONFLICT, not_ours(what, "Azure", ", or choose another spec.endpointName"))
-    if not same_model(observed.model_id, want.model_id):
-        return Plan(
-            Action.CONFLICT,
-            f"serverless endpoint {name} in Azure serves {observed.model_id}, not {want.model_id}; "
-            "the model of an endpoint cannot change: delete it in Azure or choose another spec.endpointName",
+    what = f"serverless endpoint {name}"
+    facts = Facts(what, "endpointName", observed is not None, owner, None)
+    if observed is not None:
+        facts = replace(
+            facts,
+            provisioning_state=observed.provisioning_state,
+            unchangeable=None
+            if same_model(observed.model_id, want.model_id)
+            else (
+                f"{what} in Azure serves {observed.model_id}, not {want.model_id}; the model of an "
+                "endpoint cannot change: delete it in Azure or choose another spec.endpointName"
+            ),
+            failure=f" (endpointState {observed.endpoint_state})",
+            changes=drift(want, observed),
         )
-    if is_in_progress(observed.provisioning_state):
-        return Plan(Action.WAIT, azure_reports(observed.provisioning_state))
-    failed = has_failed(observed.provisioning_state)
-    if failed and not spec_changed_since_failure:
-        return Plan(
-            Action.FAILED,
-            f"Azure reports provisioningState {observed.provisioning_state} "
-            f"(endpointState {observed.endpoint_state}); change the spec or delete the object to retry",
-        )
-    changes = drift(want, observed)
-    if changes or failed:
-        why = "; ".join(changes) if changes else "retrying the failed provisioning"
-        return Plan(Action.UPDATE, f"updating serverless endpoint {name}: {why}")
+    step = next_step(
+        facts,
+        creating=f"creating {what} for {want.model_id}",
+        spec_changed_since_failure=spec_changed_since_failure,
+    )
+    if step.step is not Step.SETTLED:
+        return Plan(STEPS[step.step], step.message)
+    assert observed is not None
     if (observed.endpoint_state or "").lower() == "suspended":
         return Plan(
             Action.SUSPENDED,
-            f"serverless endpoint {name} is Suspended: the workspace's Marketplace subscription for "
-            f"{want.model_id} is missing or inactive",
+            f"{what} is Suspended: the workspace's Marketplace subscription for {want.model_id} is "
+            "missing or inactive",
         )
-    return Plan(Action.READY, f"serverless endpoint {name} is {observed.endpoint_state or 'Online'}")
+    return Plan(Action.READY, f"{what} is {observed.endpoint_state or 'Online'}")
 
 
 def status_fields(observed: ObservedServerless | None, model_id: str) -> dict[str, Any]:

@@ -126,3 +126,37 @@ def test_the_fine_tune_example_applies_and_lists_with_its_columns(
     header, row = table.stdout.splitlines()
     assert header.split() == ["NAME", "READY", "PHASE", "BASE", "MODEL", "OUTPUT", "MODEL", "AGE"]
     assert row.split()[:2] == ["phi-ft", "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"]
+
+
+def test_the_online_walk_applies_step_by_step_as_its_readme_says(
+    kube: KubeProcess, tmp_path: Path, ns: str
+) -> None:
+    """kubectl's own apply (client-side three-way merge) and delete of examples/online/: a step that
+    drops the mirror drops it in the stored spec, as the README promises; no operator is running."""
+    online = Path(__file__).parents[2] / "examples" / "online"
+
+    def run(*args: str) -> str:
+        done = _kubectl(kube, tmp_path, *args, "-n", ns)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def endpoint() -> dict[str, object]:
+        spec: dict[str, object] = json.loads(run("get", "onlineendpoint", "chat-online", "-o", "json"))[
+            "spec"
+        ]
+        return spec
+
+    assert sorted(run("apply", "-f", str(online)).split("\n")[:-1]) == [
+        "onlinedeployment.azureml.dev/blue created",
+        "onlineendpoint.azureml.dev/chat-online created",
+    ]
+    run("apply", "-f", str(online / "steps" / "1-green-mirrored.yaml"))
+    assert endpoint()["mirrorTraffic"] == {"green": 10}
+    run("apply", "-f", str(online / "steps" / "2-live-90-10.yaml"))
+    assert endpoint()["traffic"] == {"blue": 90, "green": 10} and not endpoint().get("mirrorTraffic")
+    run("apply", "-f", str(online / "steps" / "3-live-0-100.yaml"))
+    assert endpoint()["traffic"] == {"blue": 0, "green": 100}
+    header, *rows = run("get", "amlod").splitlines()
+    assert header.split()[:4] == ["NAME", "READY", "ENDPOINT", "MODEL"] and len(rows) == 2
+    assert "deleted" in run("delete", "-f", str(online / "steps" / "4-delete-blue.yaml"))
+    assert run("get", "onlinedeployments", "-o", "name").split() == ["onlinedeployment.azureml.dev/green"]

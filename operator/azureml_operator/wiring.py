@@ -55,6 +55,8 @@ class Schedule:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     attempt: int = 0
     seen: tuple[Any, ...] = ()
+    # Was the object Ready before (when this operator first saw it, or since)? Its first Ready is timed.
+    ready_before: bool | None = None
 
 
 @dataclass
@@ -130,6 +132,21 @@ async def write_status(
     post(body, events)
 
 
+def count(kind: str, obj: Obj, verdict: Verdict, schedule: Schedule, trigger: str, took: float) -> None:
+    """One pass in the metrics: its duration and result, a drift repair, the object's state now,
+    and, the first time it is Ready, how long that took from its creation."""
+    metrics.RECONCILE_SECONDS.labels(kind).observe(took)
+    metrics.RECONCILES.labels(kind, trigger, str(verdict.reason)).inc()
+    if verdict.drift_repaired:
+        metrics.DRIFT_REPAIRS.labels(kind, verdict.drift_repaired).inc()
+    if not verdict.keep_status:
+        metrics.RESOURCES.observe(obj.uid, kind, verdict.status, str(verdict.reason))
+    if verdict.status == "True" and not schedule.ready_before:
+        schedule.ready_before = True
+        if (age := obj.age_seconds()) is not None:
+            metrics.TIME_TO_READY.labels(kind).observe(age)
+
+
 def is_current(context: Context, adapter: Adapter, body: Mapping[str, Any]) -> bool:
     """Is this body the object that exists now? A pass for a deleted object (or an older one of the
     same name) must do nothing at all."""
@@ -153,6 +170,9 @@ async def run_loop(
                 return
             schedule.wake.clear()
             schedule.seen = relevant(body)
+            if schedule.ready_before is None:
+                stored = conditions.get((body.get("status") or {}).get("conditions")) or {}
+                schedule.ready_before = stored.get("status") == "True"
             obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
             started = time.monotonic()
             async with state.locks.setdefault(uid, asyncio.Lock()):
@@ -168,12 +188,7 @@ async def run_loop(
                 if stopped:
                     return
                 await write_status(state, adapter, body, verdict)
-            metrics.RECONCILE_SECONDS.labels(adapter.info.kind).observe(time.monotonic() - started)
-            metrics.RECONCILES.labels(adapter.info.kind, trigger, str(verdict.reason)).inc()
-            if verdict.drift_repaired:
-                metrics.DRIFT_REPAIRS.labels(adapter.info.kind, verdict.drift_repaired).inc()
-            if not verdict.keep_status:
-                metrics.RESOURCES.observe(uid, adapter.info.kind, verdict.status, str(verdict.reason))
+            count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
             if verdict.progressed:
                 schedule.attempt = 0
             if verdict.requeue_after is not None:
@@ -274,6 +289,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure(settings)
+        metrics.initialise([adapter.info.kind for adapter in ADAPTERS.values()])
         state: OperatorState = memo.state
         state.kube = KubeApi(await asyncio.to_thread(kube_api_client))
         state.pool = ClientPool(state.settings.arm_endpoint, concurrency=state.settings.azure_concurrency)

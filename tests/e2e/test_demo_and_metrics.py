@@ -63,6 +63,21 @@ def test_metrics_count_reconciles_and_azure_calls_and_never_carry_keys(
     assert 'azureml_operator_resources{kind="ServerlessEndpoint",ready="True",reason="Succeeded"} 1.0' in text
     assert keys["primaryKey"] not in text and keys["secondaryKey"] not in text
     assert "phi" not in re.sub(r"#.*", "", text), "object names are unbounded: not metric labels"
+    # Every series docs/metrics.md documents is there, with samples.
+    documented = re.findall(
+        r"^\| `(azureml_operator_\w+)` \|", (ROOT / "docs" / "metrics.md").read_text(), re.M
+    )
+    assert len(documented) >= 10
+    missing = [n for n in documented if not re.search(rf"^{n}(_bucket|_count)?[{{ ]", text, re.M)]
+    assert not missing, f"documented but not exposed: {missing}"
+    assert re.search(
+        r'^azureml_operator_time_to_ready_seconds_count\{kind="ServerlessEndpoint"\} 1\.0$', text, re.M
+    )
+    put = r'azureml_operator_azure_http_requests_total\{code="20[01]",method="PUT",operation="workspaces/serverlessEndpoints"\}'
+    assert re.search(put, text), text
+    assert re.search(
+        r'azureml_operator_arm_ratelimit_remaining\{budget="writes",subscription="0{8}-[0-9-]+"\} \d+', text
+    )
 
 
 def test_the_demo_runs_twice_on_a_cluster_and_leaves_nothing_behind(kube: KubeProcess) -> None:

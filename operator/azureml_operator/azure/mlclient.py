@@ -27,6 +27,7 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from azureml_operator import __version__, metrics
+from azureml_operator.azure import telemetry
 from azureml_operator.azure.classify import classify
 from azureml_operator.azure.client import ObservedWorkspace, WorkspaceTarget
 from azureml_operator.azure.cloud import mlclient_cloud_kwargs, normalise_base
@@ -53,6 +54,9 @@ class ArmRest:
                 policies.UserAgentPolicy(USER_AGENT),
                 policies.RetryPolicy(retry_total=0),
                 policies.BearerTokenCredentialPolicy(credential, scope),
+                policies.CustomHookPolicy(
+                    raw_request_hook=telemetry.on_request, raw_response_hook=telemetry.on_response
+                ),
             ],
         )
 
@@ -101,6 +105,8 @@ class SdkWorkspaceClient:
             target.workspace_name,
             retry_total=0,
             user_agent=USER_AGENT,
+            raw_request_hook=telemetry.on_request,
+            raw_response_hook=telemetry.on_response,
             **mlclient_cloud_kwargs(arm_endpoint),
         )
         self.rest = ArmRest(arm_endpoint, credential)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from azureml_operator.api.common import API_VERSION
@@ -22,6 +24,7 @@ class Obj:
     spec: dict[str, Any]
     status: dict[str, Any] = field(default_factory=dict)
     deleting: bool = False
+    created: str | None = None  # metadata.creationTimestamp, RFC 3339
 
     @classmethod
     def from_body(cls, kind: str, plural: str, body: Mapping[str, Any]) -> Obj:
@@ -38,7 +41,18 @@ class Obj:
             spec=dict(body.get("spec") or {}),
             status=dict(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
+            created=str(meta["creationTimestamp"]) if meta.get("creationTimestamp") else None,
         )
+
+    def age_seconds(self, now: float | None = None) -> float | None:
+        """Seconds since the object was created (None without a readable creationTimestamp)."""
+        if not self.created:
+            return None
+        try:
+            born = datetime.fromisoformat(self.created.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return max(0.0, (time.time() if now is None else now) - born.timestamp())
 
     @property
     def owner_reference(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from azureml_operator import logs
 from azureml_operator import settings as settings_mod
 
 log = logging.getLogger("azureml_operator")
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "a port of 0 turns that endpoint off.",
     )
     settings_mod.add_arguments(parser)
-    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging (--log-level DEBUG)")
     parser.set_defaults(func=main)
 
 
@@ -58,21 +59,17 @@ def trust_extra_ca(bundle: str) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # One "this is an experimental method" line per SDK method used says nothing to an operator user.
-    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
-    logging.getLogger("kopf.objects").addFilter(RequeueIsNotAnError())
     try:
         settings = settings_mod.from_arguments(args)
     except settings_mod.SettingsError as err:
         print(f"azureml-operator run: {err}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_level, settings.log_format)
+    for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # One "this is an experimental method" line per SDK method used says nothing to an operator user.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
+    logging.getLogger("kopf.objects").addFilter(RequeueIsNotAnError())
     if settings.ca_bundle:
         trust_extra_ca(settings.ca_bundle)
     os.environ.pop("AZUREML_CURRENT_CLOUD", None)  # a leftover from a parent MLClient breaks the SDK import

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from azureml_operator.azure.client import WorkspaceTarget
 from azureml_operator.azure.cloud import PUBLIC_ARM, normalise_base
 from azureml_operator.azure.credentials import is_loopback
+from azureml_operator.logs import FORMATS, LEVELS
 
 ENV_PREFIX = "AZUREML_OPERATOR_"
 
@@ -29,6 +30,8 @@ class Settings:
     drift_interval: float = 600.0
     azure_concurrency: int = 8
     dev_credential: bool = False  # the operator's own identity is a static token (simulator only)
+    log_level: str = "INFO"
+    log_format: str = "text"
 
     @property
     def operator_credential_kind(self) -> str:
@@ -126,6 +129,20 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         default=(default("DEV_CREDENTIAL") or "").lower() in ("1", "true", "yes"),
         help="use a static development token as the operator's identity (loopback ARM endpoints only)",
     )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=default("LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO (default), WARNING or ERROR",
+    )
+    parser.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=FORMATS,
+        default=default("LOG_FORMAT", "text"),
+        help="text (default) or json: one object per line, naming the object it is about",
+    )
     parser.set_defaults(
         _env_namespaces=default("NAMESPACES"),
         _env_all_namespaces=(default("ALL_NAMESPACES") or "").lower() in ("1", "true", "yes"),
@@ -174,7 +191,18 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         drift_interval=args.drift_interval,
         azure_concurrency=args.azure_concurrency,
         dev_credential=bool(args.dev_credential),
+        log_level="DEBUG"
+        if getattr(args, "verbose", False)
+        else _one_of("log level", args.log_level, LEVELS),
+        log_format=_one_of("log format", args.log_format, FORMATS),
     )
+
+
+def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    """argparse checks `choices` on flags, not on defaults taken from the environment."""
+    if value not in allowed:
+        raise SettingsError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    return value
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Settings:

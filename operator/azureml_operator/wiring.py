@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import kopf
 
-from azureml_operator import conditions, metrics
+from azureml_operator import conditions, logs, metrics
 from azureml_operator.api.common import GROUP, VERSION
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.conditions import Reason
@@ -93,12 +93,10 @@ def post(body: Mapping[str, Any], events: list[Event]) -> None:
         meta = target.get("metadata", {})
         log.log(
             logging.WARNING if event.type == "Warning" else logging.INFO,
-            "%s %s/%s: %s: %s",
-            target.get("kind"),
-            meta.get("namespace"),
-            meta.get("name"),
+            "%s: %s",
             event.reason,
             event.message,
+            extra=logs.object_ref(str(target.get("kind")), meta.get("namespace", ""), meta.get("name", "")),
         )
         # kopf only reads the body as a mapping; its annotation is narrower than that.
         kopf.event(
@@ -106,8 +104,12 @@ def post(body: Mapping[str, Any], events: list[Event]) -> None:
         )
 
 
+def ref_of(obj: Obj) -> dict[str, Any]:
+    return logs.object_ref(obj.kind, obj.namespace, obj.name)
+
+
 def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
-    log.exception("%s of %s failed unexpectedly", doing, obj.ref)
+    log.exception("%s failed unexpectedly", doing, extra=ref_of(obj))
     return Verdict.not_ready(
         Reason.AZURE_UNAVAILABLE,
         # One bounded line: an exception's text may be a whole HTTP exchange.
@@ -127,7 +129,7 @@ async def write_status(
         try:
             await state.kube.patch_status(obj.plural, obj.namespace, obj.name, patch, obj.uid)
         except Exception as err:  # gone or replaced meanwhile: the next pass, if any, tells
-            log.info("status of %s not written: %s", obj.ref, err)
+            log.info("status not written: %s", err, extra=ref_of(obj))
             return
     post(body, events)
 
@@ -259,7 +261,7 @@ async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **k
         state.locks.pop(obj.uid, None)
         state.readiness.pop(obj.uid, None)
         metrics.RESOURCES.forget(obj.uid)
-        log.info("%s released: %s", obj.ref, verdict.message)
+        log.info("released: %s", verdict.message, extra=ref_of(obj))
         return
     await write_status(state, adapter, body, verdict)
     raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)

@@ -168,8 +168,15 @@ async def run_loop(
     try:
         while not stopped:
             context = state.context(kwargs)
-            if not is_current(context, adapter, body) or body.get("metadata", {}).get("deletionTimestamp"):
+            if body.get("metadata", {}).get("deletionTimestamp"):
                 return
+            if not is_current(context, adapter, body):
+                # The index still shows an older object of this name (kopf handles each object's
+                # events on its own, so a deletion may be indexed after the next creation), or no
+                # entry yet. Never act for the wrong object, and never give up on this one: wait
+                # for the index (kopf stops this loop if it is this object that is gone).
+                await asyncio.wait({stop}, timeout=0.5)
+                continue
             schedule.wake.clear()
             schedule.seen = relevant(body)
             if schedule.ready_before is None:

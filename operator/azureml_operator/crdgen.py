@@ -105,7 +105,7 @@ def crd(info: KindInfo) -> Schema:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": list(info.columns),
+                    "additionalPrinterColumns": list(info.printer_columns),
                     "schema": {"openAPIV3Schema": openapi_schema(info)},
                 }
             ],

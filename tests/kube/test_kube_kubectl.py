@@ -56,10 +56,11 @@ def test_apply_get_delete_a_custom_resource(kube: KubeProcess, tmp_path: Path, n
     table = _kubectl(kube, tmp_path, "get", "amlsls", "-n", ns)
     assert table.returncode == 0, table.stderr
     header, row = table.stdout.splitlines()
-    assert header.split() == ["NAME", "READY", "STATE", "URI", "AGE"]
+    assert header.split() == ["NAME", "READY", "REASON", "STATE", "URI", "AGE"]
     assert row.split()[0] == "chat"
     wide = _kubectl(kube, tmp_path, "get", "serverlessendpoints", "chat", "-n", ns, "-o", "wide")
     assert "MODEL" in wide.stdout and LLAMA in wide.stdout
+    assert wide.stdout.splitlines()[0].split()[-2:] == ["MESSAGE", "AGE"]
     as_json = json.loads(_kubectl(kube, tmp_path, "get", "amlsls", "chat", "-n", ns, "-o", "json").stdout)
     assert as_json["spec"] == {
         "modelId": LLAMA,
@@ -124,8 +125,9 @@ def test_the_fine_tune_example_applies_and_lists_with_its_columns(
     ]
     table = _kubectl(kube, tmp_path, "get", "amlft", "-n", ns)
     header, row = table.stdout.splitlines()
-    assert header.split() == ["NAME", "READY", "PHASE", "BASE", "MODEL", "OUTPUT", "MODEL", "AGE"]
-    assert row.split()[:2] == ["phi-ft", "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1"]
+    assert header.split() == ["NAME", "READY", "REASON", "PHASE", "BASE", "MODEL", "OUTPUT", "MODEL", "AGE"]
+    assert row.split()[0] == "phi-ft"
+    assert "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1" in row.split()
 
 
 def test_the_online_walk_applies_step_by_step_as_its_readme_says(
@@ -157,6 +159,26 @@ def test_the_online_walk_applies_step_by_step_as_its_readme_says(
     run("apply", "-f", str(online / "steps" / "3-live-0-100.yaml"))
     assert endpoint()["traffic"] == {"blue": 0, "green": 100}
     header, *rows = run("get", "amlod").splitlines()
-    assert header.split()[:4] == ["NAME", "READY", "ENDPOINT", "MODEL"] and len(rows) == 2
+    assert header.split()[:5] == ["NAME", "READY", "REASON", "ENDPOINT", "MODEL"] and len(rows) == 2
     assert "deleted" in run("delete", "-f", str(online / "steps" / "4-delete-blue.yaml"))
     assert run("get", "onlinedeployments", "-o", "name").split() == ["onlinedeployment.azureml.dev/green"]
+
+
+def test_get_says_why_an_object_is_not_ready_and_wide_says_what_to_do(
+    kube: KubeProcess, tmp_path: Path, ns: str
+) -> None:
+    assert _kubectl(kube, tmp_path, "apply", "-f", "-", stdin=ENDPOINT.format(ns=ns)).returncode == 0
+    condition = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "WaitingForSubscription",
+        "message": "waiting for ModelSubscription llama to be Ready",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    client.CustomObjectsApi(kube.client()).patch_namespaced_custom_object_status(
+        "azureml.dev", "v1alpha1", ns, "serverlessendpoints", "chat", {"status": {"conditions": [condition]}}
+    )
+    row = _kubectl(kube, tmp_path, "get", "azureml", "-n", ns).stdout.splitlines()[1].split()
+    assert row[:3] == ["serverlessendpoint.azureml.dev/chat", "False", "WaitingForSubscription"]
+    wide = _kubectl(kube, tmp_path, "get", "amlsls", "chat", "-n", ns, "-o", "wide").stdout
+    assert "waiting for ModelSubscription llama to be Ready" in wide

@@ -206,3 +206,13 @@ def test_defaults_are_applied() -> None:
         CRDS["ServerlessEndpoint"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"], _endpoint()
     )
     assert obj["spec"]["deletionPolicy"] == "Delete" and obj["spec"]["authMode"] == "Key"
+
+
+def test_every_kind_shows_readys_reason_beside_it_and_its_message_when_wide() -> None:
+    for info in KINDS:
+        columns = CRDS[info.kind]["spec"]["versions"][0]["additionalPrinterColumns"]
+        names = [c["name"] for c in columns]
+        assert names[names.index("Ready") + 1] == "Reason", info.kind
+        message = next(c for c in columns if c["name"] == "Message")
+        assert message.get("priority") == 1 and message["jsonPath"].endswith("].message"), info.kind
+        assert names[-1] == "Age" and names[-2] == "Message", info.kind

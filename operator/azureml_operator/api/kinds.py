@@ -16,6 +16,8 @@ from azureml_operator.api.common import GROUP, cel
 from azureml_operator.errors import InvalidSpec
 
 READY_PATH = '.status.conditions[?(@.type=="Ready")].status'
+REASON_PATH = '.status.conditions[?(@.type=="Ready")].reason'
+MESSAGE_PATH = '.status.conditions[?(@.type=="Ready")].message'
 
 
 class PrinterColumn(TypedDict):
@@ -36,6 +38,17 @@ class KindInfo:
     model: type[BaseModel]
     columns: tuple[PrinterColumn, ...]
     root_rules: tuple[dict[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def printer_columns(self) -> tuple[PrinterColumn, ...]:
+        """The kind's columns with, for every kind alike, Ready's reason beside Ready (so `kubectl
+        get azureml` says why something is not Ready) and its message at `-o wide`, before Age."""
+        cols = list(self.columns)
+        at = next((i + 1 for i, c in enumerate(cols) if c["jsonPath"] == READY_PATH), 0)
+        cols.insert(at, REASON)
+        age = next((i for i, c in enumerate(cols) if c["jsonPath"] == AGE["jsonPath"]), len(cols))
+        cols.insert(age, MESSAGE)
+        return tuple(cols)
 
     @property
     def singular(self) -> str:
@@ -93,6 +106,8 @@ def column(
 
 READY = column("Ready", READY_PATH, description="Whether the Azure resource is usable")
 AGE = column("Age", ".metadata.creationTimestamp", type_="date")
+REASON = column("Reason", REASON_PATH, description="Why it is (not) Ready: docs/conditions.md")
+MESSAGE = column("Message", MESSAGE_PATH, priority=1, description="What the operator says about it")
 
 
 def workspace_ref_immutable() -> dict[str, str]:

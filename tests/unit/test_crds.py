@@ -60,6 +60,11 @@ def _load(path: str) -> dict[str, Any]:
 EXAMPLES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").rglob("*.yaml"))
 
 
+# What examples/ may hold besides azureml.dev objects, each checked for what it is (the Argo CD
+# Application that syncs the examples: tests/unit/test_argocd_examples.py checks it further).
+OTHER_MANIFESTS = {("argoproj.io/v1alpha1", "Application")}
+
+
 @pytest.mark.parametrize("path", EXAMPLES)
 def test_examples_are_admitted(path: str) -> None:
     """Every object an example applies (a story's delete step names objects; it applies none)."""
@@ -67,10 +72,16 @@ def test_examples_are_admitted(path: str) -> None:
         [named] = stories.load(ROOT / path)
         assert set(named) == {"apiVersion", "kind", "metadata"}, "a delete step only names what it deletes"
         return
-    docs = stories.load(ROOT / path)
-    assert docs, f"{path} holds no azureml.dev object"
-    for obj in docs:
+    everything = [d for d in yaml.safe_load_all((ROOT / path).read_text()) if d]
+    ours = stories.load(ROOT / path)
+    others = [d for d in everything if d not in ours]
+    assert ours or others, f"{path} holds no object"
+    for obj in ours:
         assert admission.validate(CRDS[obj["kind"]], obj) == [], obj["metadata"]["name"]
+    for obj in others:
+        assert (obj.get("apiVersion"), obj.get("kind")) in OTHER_MANIFESTS, f"{path}: not a known manifest"
+        assert obj["metadata"]["name"] and isinstance(obj["spec"], dict), path
+    assert not (ours and others), f"{path} mixes azureml.dev objects with others"
 
 
 def _endpoint(**spec: Any) -> dict[str, Any]:

@@ -142,7 +142,10 @@ def test_the_pod_is_locked_down(helm: Helm) -> None:
     assert pod["automountServiceAccountToken"] is True
     assert release.one("ServiceAccount")["automountServiceAccountToken"] is False
     resources = release.container["resources"]
-    assert set(resources["requests"]) == {"cpu", "memory"} and set(resources["limits"]) == {"memory"}
+    assert resources == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "1", "memory": "512Mi"},
+    }
 
 
 def test_values_reach_the_operator_as_its_flags(helm: Helm) -> None:

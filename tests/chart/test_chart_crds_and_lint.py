@@ -140,3 +140,15 @@ def test_an_upgrade_updates_the_crds(helm: Helm, stand_in: client.ApiClient, tmp
     served = client.ApiextensionsV1Api(stand_in).read_custom_resource_definition("workspaces.azureml.dev")
     assert "Added" in [c.name for c in served.spec.versions[0].additional_printer_columns]
     assert KEEP.items() <= served.metadata.annotations.items()
+
+
+def test_every_value_is_in_the_readme_table() -> None:
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    free_form = {"resources", "podSecurityContext", "securityContext", "podAnnotations", "podLabels"}
+    free_form |= {"nodeSelector", "affinity"}
+    for key, value in values.items():
+        assert f"`{key}" in readme, key
+        if isinstance(value, dict) and key not in free_form:
+            for sub in value:
+                assert f"`{key}.{sub}" in readme or f"`.{sub}" in readme, f"{key}.{sub}"

@@ -10,7 +10,9 @@ serialise as `{}`), so findings are told apart by severity and path."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ CHART = ROOT / "charts" / "azureml-operator"
 # tests use none of them, so they get a directory of their own instead of creating ~/.cache/helm.
 # Set before the library is first loaded (the Go runtime reads the environment once).
 _HELM_HOME = Path(tempfile.mkdtemp(prefix="azureml-chart-helm-"))
+atexit.register(shutil.rmtree, _HELM_HOME, True)
 for _var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
     os.environ.setdefault(_var, str(_HELM_HOME / _var.lower()))
 

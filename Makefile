@@ -39,9 +39,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-# Regenerate crds/ from the pydantic models (a test fails when they are stale).
+# Regenerate crds/ and the Helm chart's copies from the pydantic models (a test fails when either
+# is stale or they differ).
+CHART_CRDS := charts/azureml-operator/files/crds
 crds: $(STAMP)
-	rm -f crds/*.yaml && $(BIN)/azureml-operator crds --output-dir crds
+	rm -f crds/*.yaml $(CHART_CRDS)/*.yaml
+	$(BIN)/azureml-operator crds --output-dir crds
+	$(BIN)/azureml-operator crds --output-dir $(CHART_CRDS)
 
 # A local Azure ML control plane on https://127.0.0.1:8443; its CA lands in .sim/ca.pem.
 simulator: $(STAMP)

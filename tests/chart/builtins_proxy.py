@@ -60,6 +60,7 @@ CHART_KINDS = (
     Kind("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     Kind("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True),
+    Kind("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True),
 )
 
 

@@ -6,6 +6,7 @@ client's models, which refuse unknown fields), and what the stand-in serves is r
 from __future__ import annotations
 
 import argparse
+import json
 import tomllib
 from typing import Any
 
@@ -32,6 +33,7 @@ MODELS: dict[str, Any] = {
     "RoleBinding": client.V1RoleBinding,
     "PodDisruptionBudget": client.V1PodDisruptionBudget,
     "NetworkPolicy": client.V1NetworkPolicy,
+    "ConfigMap": client.V1ConfigMap,
     "CustomResourceDefinition": client.V1CustomResourceDefinition,
 }
 
@@ -42,6 +44,9 @@ def well_formed(release: Release) -> None:
         if doc["kind"] == "ServiceMonitor":
             assert doc["apiVersion"] == "monitoring.coreos.com/v1"
             assert set(doc["spec"]) == {"selector", "namespaceSelector", "endpoints"}
+            continue
+        if doc["kind"] == "PrometheusRule":
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1" and set(doc["spec"]) == {"groups"}
             continue
         MODELS[doc["kind"]].model_validate(doc)
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == release.name
@@ -86,7 +91,8 @@ def test_default_values(helm: Helm, proxy: BuiltinsProxy, stand_in: client.ApiCl
     assert (parsed.default_workspace, parsed.ca_bundle) == (None, None)
     assert (parsed.drift_interval, parsed.azure_concurrency) == (600.0, 8)
     assert (parsed.metrics_port, parsed.health_port) == (8080, 8081)
-    assert env(release) == {"AZUREML_OPERATOR_LOG_LEVEL": "info", "AZUREML_OPERATOR_LOG_FORMAT": "text"}
+    assert (parsed.log_level, parsed.log_format) == ("INFO", "text")
+    assert env(release) == {}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 8080, "health": 8081}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}, probe
@@ -175,12 +181,9 @@ def test_values_reach_the_operator_as_its_flags(helm: Helm) -> None:
     assert parsed.arm_endpoint == "https://management.usgovcloudapi.net/"  # normalised
     assert (parsed.drift_interval, parsed.azure_concurrency) == (120.5, 3)
     assert (parsed.metrics_port, parsed.health_port) == (9090, 9091)
+    assert (parsed.log_level, parsed.log_format) == ("DEBUG", "json")  # the extra --verbose wins
     assert run_args(release)[-1] == "--verbose"
-    assert env(release) == {
-        "AZUREML_OPERATOR_LOG_LEVEL": "warning",
-        "AZUREML_OPERATOR_LOG_FORMAT": "json",
-        "HTTPS_PROXY": "http://proxy:3128",
-    }
+    assert env(release) == {"HTTPS_PROXY": "http://proxy:3128"}
     assert {p["name"]: p["containerPort"] for p in release.container["ports"]} == {
         "metrics": 9090,
         "health": 9091,
@@ -189,10 +192,9 @@ def test_values_reach_the_operator_as_its_flags(helm: Helm) -> None:
     assert "team-a, team-b" in release.notes
 
 
-def test_debug_logging_turns_on_the_operators_verbose_flag(helm: Helm) -> None:
+def test_debug_logging_reaches_the_operators_log_level(helm: Helm) -> None:
     release = helm.install({"logLevel": "debug"})
-    assert "--verbose" in run_args(release)
-    assert env(release)["AZUREML_OPERATOR_LOG_LEVEL"] == "debug"
+    assert operator_settings(release).log_level == "DEBUG"
 
 
 def test_image_and_scheduling_values(helm: Helm) -> None:
@@ -310,6 +312,25 @@ def test_service_monitor(helm: Helm) -> None:
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
     ]
+
+
+def test_alerting_rules_and_the_dashboard_are_the_repositorys_files(helm: Helm) -> None:
+    files = CHART / "files"
+    release = helm.install(
+        {
+            "prometheusRule": {"enabled": True, "namespace": "monitoring", "labels": {"release": "prom"}},
+            "grafanaDashboard": {"enabled": True},
+        }
+    )
+    well_formed(release)
+    rule = release.one("PrometheusRule")
+    assert (rule["metadata"]["namespace"], rule["metadata"]["labels"]["release"]) == ("monitoring", "prom")
+    assert rule["spec"] == yaml.safe_load((files / "alerts" / "azureml-operator.rules.yaml").read_text())
+    assert "{{ $labels.kind }}" in json.dumps(rule["spec"])  # Prometheus' templates, not Helm's
+    board = release.one("ConfigMap")
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((files / "dashboards" / "azureml-operator.json").read_text())
+    assert json.loads(board["data"]["azureml-operator.json"]) == shipped
 
 
 def test_metrics_service_alone(helm: Helm) -> None:

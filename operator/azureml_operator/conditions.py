@@ -47,6 +47,7 @@ class Reason(StrEnum):
     CONFLICT = "Conflict"  # an Azure resource of that name exists and was not made by this object
     PROVISIONING_FAILED = "ProvisioningFailed"
     AZURE_REJECTED = "AzureRejected"
+    KUBERNETES_FORBIDDEN = "KubernetesForbidden"  # the operator's own RBAC lacks a verb it needs
     DELETION_BLOCKED = "DeletionBlocked"  # deleting needs a person: the finalizer stays until then
     JOB_FAILED = "JobFailed"  # the fine-tuning job ended in failure; a new fine-tune is a new object
     JOB_CANCELED = "JobCanceled"  # the fine-tuning job was canceled in Azure

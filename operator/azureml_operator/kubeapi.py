@@ -18,7 +18,13 @@ from kubernetes.client.exceptions import ApiException
 
 from azureml_operator.api.common import GROUP, VERSION
 from azureml_operator.api.kinds import KindInfo
-from azureml_operator.reconcilers.context import ObjectGone, ObjectNotOwned, SecretNotOwned, SecretNotText
+from azureml_operator.reconcilers.context import (
+    KubeForbidden,
+    ObjectGone,
+    ObjectNotOwned,
+    SecretNotOwned,
+    SecretNotText,
+)
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
 
@@ -87,6 +93,15 @@ def _kept_changing(what: str) -> KubeRequestFailed:
     )
 
 
+class KubeRequestForbidden(KubeRequestFailed, KubeForbidden):
+    """403: the operator's RBAC lacks a verb. Both an `ApiException` and the runtime's `KubeForbidden`,
+    which the runtime reports in the object's condition."""
+
+
+def refusal(doing: str, err: ApiException) -> KubeRequestFailed:
+    return KubeRequestForbidden(doing, err) if err.status == 403 else KubeRequestFailed(doing, err)
+
+
 @contextmanager
 def _refused(doing: str) -> Iterator[None]:
     try:
@@ -94,7 +109,7 @@ def _refused(doing: str) -> Iterator[None]:
     except KubeRequestFailed:
         raise
     except ApiException as err:
-        raise KubeRequestFailed(doing, err) from None
+        raise refusal(doing, err) from None
 
 
 def _raw(data: Mapping[str, str | bytes] | None) -> dict[str, bytes | None]:
@@ -144,7 +159,7 @@ class KubeApi:
             except ApiException as err:
                 if err.status == 404:
                     return None
-                raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
+                raise refusal(f"reading Secret {namespace}/{name}", err) from None
             return _decode(namespace, name, secret.data)
 
         return await asyncio.to_thread(read)
@@ -169,7 +184,7 @@ class KubeApi:
                     secret = self._core.read_namespaced_secret(name, namespace)
                 except ApiException as err:
                     if err.status != 404:
-                        raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
+                        raise refusal(f"reading Secret {namespace}/{name}", err) from None
                     body = client.V1Secret(
                         metadata=client.V1ObjectMeta(
                             name=name,
@@ -185,7 +200,7 @@ class KubeApi:
                     except ApiException as err:
                         if err.status == 409:  # created meanwhile: look at it
                             continue
-                        raise KubeRequestFailed(f"creating Secret {namespace}/{name}", err) from None
+                        raise refusal(f"creating Secret {namespace}/{name}", err) from None
                     return "created"
                 assert secret.metadata is not None  # the API server always returns it
                 refs = secret.metadata.owner_references or []
@@ -202,7 +217,7 @@ class KubeApi:
                 except ApiException as err:
                     if err.status == 409:  # written since the read
                         continue
-                    raise KubeRequestFailed(f"updating Secret {namespace}/{name}", err) from None
+                    raise refusal(f"updating Secret {namespace}/{name}", err) from None
                 return "updated"
             raise _kept_changing(f"Secret {namespace}/{name}")
 
@@ -226,7 +241,7 @@ class KubeApi:
                     )
                 except ApiException as err:
                     if err.status != 404:
-                        raise KubeRequestFailed(f"reading {what}", err) from None
+                        raise refusal(f"reading {what}", err) from None
                     body = {
                         "apiVersion": f"{GROUP}/{VERSION}",
                         "kind": info.kind,
@@ -243,7 +258,7 @@ class KubeApi:
                     except ApiException as err:
                         if err.status == 409:  # created meanwhile: look at it
                             continue
-                        raise KubeRequestFailed(f"creating {what}", err) from None
+                        raise refusal(f"creating {what}", err) from None
                     return "created"
                 meta = current.get("metadata") or {}
                 if not any(ref.get("uid") == owner["uid"] for ref in meta.get("ownerReferences") or []):
@@ -261,7 +276,7 @@ class KubeApi:
                 except ApiException as err:
                     if err.status == 409:  # written since the read
                         continue
-                    raise KubeRequestFailed(f"updating {what}", err) from None
+                    raise refusal(f"updating {what}", err) from None
                 return "updated"
             raise _kept_changing(what)
 
@@ -285,7 +300,7 @@ class KubeApi:
                 # 404: deleted; 409 (422 on some servers): the uid precondition, a newer object.
                 if uid and err.status in (404, 409, 422):
                     raise ObjectGone(f"{plural} {namespace}/{name} (uid {uid}) is gone") from None
-                raise KubeRequestFailed(f"patching the status of {plural} {namespace}/{name}", err) from None
+                raise refusal(f"patching the status of {plural} {namespace}/{name}", err) from None
 
         await asyncio.to_thread(patch)
 
@@ -301,7 +316,7 @@ class KubeApi:
             except ApiException as err:
                 if err.status == 404:
                     return None
-                raise KubeRequestFailed(f"reading {plural} {namespace}/{name}", err) from None
+                raise refusal(f"reading {plural} {namespace}/{name}", err) from None
             return str(obj["metadata"]["uid"])
 
         return await asyncio.to_thread(read)
@@ -334,7 +349,7 @@ class KubeApi:
             except ApiException as err:
                 if err.status == 404:
                     return
-                raise KubeRequestFailed(f"reading Secret {namespace}/{name}", err) from None
+                raise refusal(f"reading Secret {namespace}/{name}", err) from None
             assert secret.metadata is not None  # the API server always returns it
             current = list(secret.metadata.finalizers or [])
             if (finalizer in current) == present:

@@ -33,7 +33,7 @@ from azureml_operator.reconcilers.common import (
     Event,
     Verdict,
 )
-from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.context import Context, KubeForbidden
 from azureml_operator.reconcilers.lookups import Indexed, MappingLookups, index_keys, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import next_status
@@ -106,6 +106,17 @@ def post(body: Mapping[str, Any], events: list[Event]) -> None:
 
 def ref_of(obj: Obj) -> dict[str, Any]:
     return logs.object_ref(obj.kind, obj.namespace, obj.name)
+
+
+def forbidden(err: KubeForbidden, obj: Obj, attempt: int) -> Verdict:
+    """The operator's own RBAC lacks a verb: say which, on the object, and look again (a fixed Role
+    takes effect without a restart)."""
+    log.warning("Kubernetes RBAC refused the operator: %s", err, extra=ref_of(obj))
+    return Verdict.not_ready(
+        Reason.KUBERNETES_FORBIDDEN,
+        f"{err}; the operator's Role or ClusterRole lacks this (see the chart's RBAC)",
+        requeue_after=RETRY_UNAVAILABLE.delay(attempt),
+    )
 
 
 def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
@@ -192,6 +203,8 @@ async def run_loop(
                     return
                 try:
                     verdict = work.result()
+                except KubeForbidden as err:
+                    verdict = forbidden(err, obj, schedule.attempt)
                 except Exception as err:  # a bug must show on the object, not only in a log
                     verdict = unexpected(err, obj, "reconcile", schedule.attempt)
                 if stopped:
@@ -261,6 +274,8 @@ async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **k
     async with state.locks.setdefault(obj.uid, asyncio.Lock()):
         try:
             verdict = await loop.finalize(adapter, obj, state.context(kwargs), retry)
+        except KubeForbidden as err:
+            verdict = forbidden(err, obj, retry)
         except Exception as err:  # a bug must show on the object, not only in a log
             verdict = unexpected(err, obj, "deletion", retry)
     if verdict.released:

@@ -32,6 +32,11 @@ class SecretNotText(ValueError):
         super().__init__(f"Secret {namespace}/{name}: the value of {', '.join(keys)} is not UTF-8 text")
 
 
+class KubeForbidden(Exception):
+    """The API server's RBAC refuses the operator a request it needs: its Role or ClusterRole lacks a
+    verb. The message is the server's own (which verb on which resource), one line."""
+
+
 class ObjectGone(Exception):
     """The object a pass is for was deleted or replaced by a newer one of the same name meanwhile."""
 

@@ -58,6 +58,7 @@ REASONS = {
   Conflict = "terminal",
   ProvisioningFailed = "terminal",
   AzureRejected = "terminal",
+  KubernetesForbidden = "terminal",
   DeletionBlocked = "terminal",
   JobFailed = "terminal",
   -- Canceled in Azure, by a person or a policy there. Not Suspended: nothing resumes a canceled

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from azureml_standins.kube.attributes import Attributes
@@ -114,6 +115,11 @@ class Binding:
     role_name: str
     subjects: tuple[Subject, ...]
 
+    @cached_property
+    def keys(self) -> tuple[SubjectKey | None, ...]:
+        """Each subject's key, in order (computed once: checks compare them on every request)."""
+        return tuple(self.subject_key(s) for s in self.subjects)
+
     @classmethod
     def from_json(cls, kind: str, obj: dict[str, Any]) -> Binding:
         meta = obj.get("metadata") or {}
@@ -145,8 +151,8 @@ class Binding:
             return ("user", service_account_username(namespace, name)) if namespace else None
         return None
 
-    def first_subject(self, keys: set[SubjectKey]) -> Subject | None:
-        return next((s for s in self.subjects if self.subject_key(s) in keys), None)
+    def first_subject(self, keys: frozenset[SubjectKey]) -> Subject | None:
+        return next((s for s, k in zip(self.subjects, self.keys, strict=True) if k in keys), None)
 
     def describe(self, subject: Subject) -> str:
         kind, name, namespace = subject
@@ -159,8 +165,8 @@ class Binding:
         return f'{self.kind} "{binding}" of {self.role_kind} "{self.role_name}" to {who}'
 
 
-def user_keys(user: UserInfo) -> set[SubjectKey]:
-    return {("user", user.name), *(("group", g) for g in user.groups)}
+def user_keys(user: UserInfo) -> frozenset[SubjectKey]:
+    return frozenset({("user", user.name), *(("group", g) for g in user.groups)})
 
 
 class Index:
@@ -195,8 +201,7 @@ class Index:
 
     def _bind(self, binding: Binding) -> None:
         self._bindings[(binding.namespace, binding.name)] = binding
-        for subject in binding.subjects:
-            key = binding.subject_key(subject)
+        for key in binding.keys:
             if key is not None:
                 self._by_subject.setdefault((binding.namespace, key), set()).add(binding.name)
 
@@ -204,8 +209,7 @@ class Index:
         old = self._bindings.pop((namespace, name), None)
         if old is None:
             return
-        for subject in old.subjects:
-            key = old.subject_key(subject)
+        for key in old.keys:
             names = self._by_subject.get((namespace, key)) if key is not None else None
             if names is not None:
                 names.discard(name)
@@ -217,10 +221,10 @@ class Index:
         ClusterRoleBindings first, each with the first of its subjects that names the user."""
         keys = user_keys(user)
         for scope in ("", namespace) if namespace else ("",):
-            names: set[str] = set()
-            for key in keys:
-                names |= self._by_subject.get((scope, key), set())
-            for name in sorted(names):
+            found = [names for key in keys if (names := self._by_subject.get((scope, key)))]
+            if not found:
+                continue
+            for name in sorted(set().union(*found)) if len(found) > 1 else sorted(found[0]):
                 binding = self._bindings[(scope, name)]
                 subject = binding.first_subject(keys)
                 if subject is not None:

@@ -588,6 +588,16 @@ def test_self_subject_access_reviews_say_which_binding_allowed_it(
         "allowed": True,
         "reason": f'RBAC: allowed by RoleBinding "readers/{ns}" of Role "r" to Group "readers"',
     }
+    local = f"{AUTHZ}/namespaces/{ns}/localsubjectaccessreviews"
+    assert http("POST", local, alice)[1]["status"]["allowed"] is True
+    elsewhere = {"spec": {**alice["spec"], "resourceAttributes": {**attributes, "namespace": "default"}}}
+    status, answer, _ = http("POST", local, elsewhere)
+    assert status == 422 and answer["message"].endswith(
+        'spec.resourceAttributes.namespace: Invalid value: "default": must match metadata.namespace'
+    )
+    # Reviews are created, never listed or read back.
+    assert http("GET", f"{AUTHZ}/selfsubjectaccessreviews")[0] == 405
+    assert sa("GET", f"{AUTHZ}/selfsubjectaccessreviews")[0] == 403
 
 
 def test_impersonation_needs_permission_to_impersonate(kube: KubeProcess, http: Http, ns: str) -> None:
@@ -688,7 +698,15 @@ def test_nobody_grants_what_they_do_not_hold(kube: KubeProcess, http: Http, ns: 
         "POST", bindings, {"metadata": {"name": "gone"}, "roleRef": {"kind": "Role", "name": "nope"}}
     )
     assert status == 404 and body["message"] == 'role.rbac.authorization.k8s.io "nope" not found'
-    # `bind` on the role lets one bind it without holding it.
+    # `escalate` on roles lets one write rules one does not hold, `bind` on a role lets one bind it.
+    _role(
+        http,
+        ns,
+        "escalator",
+        [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}],
+    )
+    _role_binding(http, ns, "escalator", "Role", "escalator", _sa_subject(ns))
+    assert sa("POST", roles, wider)[0] == 201
     _role(
         http,
         ns,

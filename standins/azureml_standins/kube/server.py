@@ -229,13 +229,14 @@ class Handler:
         method = request.method
         review = REVIEWS.get(info.key)
         if review is not None:  # create-only kinds, answered and never stored
-            if name is not None:
+            if name is not None or (info.namespaced and namespace is None):
                 raise resource_not_found()
             if method != "POST":
                 raise method_not_allowed(method)
             body = await _body(request)
             if not isinstance(body, dict):
                 raise bad_request("the body of the request must be a JSON object")
+            self.store.check_type(info, body)
             return _json(review(body, attrs.user, self.gate.authorizer, namespace), 201)
         if info.key == SERVICE_ACCOUNTS and subresource == "token":
             if method != "POST":

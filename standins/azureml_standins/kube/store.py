@@ -294,7 +294,7 @@ class Store:
             raise bad_request("the body of the request must be a JSON object with an object `metadata`")
         with self._lock:
             obj = copy.deepcopy(body)
-            self._check_type(info, obj)
+            self.check_type(info, obj)
             obj["apiVersion"], obj["kind"] = info.api_version, info.kind
             meta = obj.setdefault("metadata", {})
             if info.namespaced:
@@ -353,7 +353,7 @@ class Store:
                 self.registry.set_crd(stored["metadata"]["name"], stored)
             return stored
 
-    def _check_type(self, info: ResourceInfo, obj: Obj) -> None:
+    def check_type(self, info: ResourceInfo, obj: Obj) -> None:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version and api_version.rpartition("/")[0] != info.group:
             raise bad_request(
@@ -485,7 +485,7 @@ class Store:
             raise bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
-        self._check_type(info, candidate)
+        self.check_type(info, candidate)
         candidate["apiVersion"], candidate["kind"] = info.api_version, info.kind
 
         if subresource == "status":

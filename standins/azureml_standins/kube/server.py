@@ -1,16 +1,24 @@
-"""The HTTP face of the stand-in: Kubernetes REST paths over aiohttp, plain HTTP, any token.
+"""The HTTP face of the stand-in: Kubernetes REST paths over aiohttp (HTTPS from the command line).
 
-Routes: `/version`, `/healthz`, discovery (`/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`)
+Every request first passes the gate (`gate.py`): authentication, impersonation, RBAC. Routes:
+`/version`, `/healthz`, discovery (`/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`)
 and, for every served resource, the collection (`GET` list or `?watch=true`, `POST`, `DELETE`
 collection) and object (`GET`, `PUT`, `PATCH`, `DELETE`, plus `/status`) paths, namespaced and
-cluster-wide. Bodies are JSON or YAML (and protobuf for the few kinds in `protobuf.py`); answers
+cluster-wide; the review kinds (create only, `reviews.py`) and `serviceaccounts/{name}/token`
+(`tokenrequest.py`). Outside the Kubernetes API, for the admin token only: `GET /_standin/denied`
+and `POST /_standin/denied/reset` (`denials.py`). Bodies are JSON or YAML (and protobuf for the few kinds in `protobuf.py`); answers
 are JSON, or `Table`s when kubectl asks for server-side printing. `/openapi/v2` is an empty
 document and `/openapi/v3` answers 404, which kubectl takes as "no schema here": it validates
 nothing itself and leaves validation to the server.
 
 Known differences from a real API server:
-* no authentication or RBAC; no admission webhooks; no controllers (no default ServiceAccount,
-  no Pods, no kube-root-ca.crt), so only the resources in `discovery.BUILTINS` exist;
+* authentication knows the admin token and TokenRequest tokens only (no client certificates, no
+  legacy Secret-based ServiceAccount tokens, no TokenReview); RBAC is the only authorizer (no Node
+  authorizer, no webhooks); the escalation check runs after admission, so an invalid escalating
+  write gets 422 where a real server says 403;
+* no admission webhooks; no controllers (no default ServiceAccount, no Pods, no
+  kube-root-ca.crt), so only the resources in `discovery.BUILTINS` exist; ClusterRole aggregation
+  is emulated synchronously (`aggregation.py`);
 * no server-side apply (`application/apply-patch+yaml` gets 415) and no `managedFields`;
   strategic merge patches of built-ins replace lists instead of merging them by key;
 * built-ins have no schema: unknown fields are kept and only the rules in `validation.py` apply;

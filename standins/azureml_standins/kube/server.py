@@ -6,10 +6,10 @@ and, for every served resource, the collection (`GET` list or `?watch=true`, `PO
 collection) and object (`GET`, `PUT`, `PATCH`, `DELETE`, plus `/status`) paths, namespaced and
 cluster-wide; the review kinds (create only, `reviews.py`) and `serviceaccounts/{name}/token`
 (`tokenrequest.py`). Outside the Kubernetes API, for the admin token only: `GET /_standin/denied`
-and `POST /_standin/denied/reset` (`denials.py`). Bodies are JSON or YAML (and protobuf for the few kinds in `protobuf.py`); answers
-are JSON, or `Table`s when kubectl asks for server-side printing. `/openapi/v2` is an empty
-document and `/openapi/v3` answers 404, which kubectl takes as "no schema here": it validates
-nothing itself and leaves validation to the server.
+and `POST /_standin/denied/reset` (`denials.py`). Bodies are JSON or YAML (and protobuf for the
+few kinds in `protobuf.py`); answers are JSON, or `Table`s when kubectl asks for server-side
+printing. `/openapi/v2` is an empty document and `/openapi/v3` answers 404, which kubectl takes
+as "no schema here": it validates nothing itself and leaves validation to the server.
 
 Known differences from a real API server:
 * authentication knows the admin token and TokenRequest tokens only (no client certificates, no

@@ -29,7 +29,7 @@ def api_client(kube: KubeProcess) -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def http(kube: KubeProcess) -> Http:
-    return Http(kube.url)
+    return Http(kube.url, ca=kube.ca)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ from typing import Any
 import requests
 from kubernetes import client
 
+from azureml_standins.kube.auth import ADMIN_TOKEN
+
 ROOT = Path(__file__).parents[2]
 CRD_FILES = sorted((ROOT / "crds").glob("*.yaml"))
 LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
@@ -19,12 +21,17 @@ G, V, SLS = "azureml.dev", "v1alpha1", "serverlessendpoints"
 
 
 class Http:
-    """Plain HTTP against the stand-in: `(status, body, headers)`, never raising on 4xx."""
+    """Plain HTTP(S) against the stand-in: `(status, body, headers)`, never raising on 4xx. As the
+    admin unless given another bearer `token` (`None` sends no Authorization header at all);
+    `ca` is the stand-in's CA (`KubeProcess.ca`)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, token: str | None = ADMIN_TOKEN, *, ca: Path | None = None) -> None:
         self.base = base
         self.session = requests.Session()
-        self.session.headers["Authorization"] = "Bearer anything"
+        # Per request: a session's `verify` loses to $REQUESTS_CA_BUNDLE (the simulator's CA).
+        self.verify: str | bool = str(ca) if ca is not None else True
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def __call__(
         self,
@@ -42,6 +49,7 @@ class Http:
             data=data,
             params=params,
             headers={"Content-Type": content_type},
+            verify=self.verify,
             timeout=10,
         )
         try:
@@ -62,7 +70,9 @@ class Http:
         """Events of a watch, read until `count` arrived, `until` holds, or the server ends it."""
         params = {"watch": "true", **(params or {})}
         events: list[dict[str, Any]] = []
-        with self.session.get(self.base + path, params=params, stream=True, timeout=timeout) as resp:
+        with self.session.get(
+            self.base + path, params=params, stream=True, verify=self.verify, timeout=timeout
+        ) as resp:
             assert resp.status_code == 200, resp.text
             for line in resp.iter_lines():
                 if not line:

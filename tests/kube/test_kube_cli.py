@@ -42,7 +42,7 @@ def test_cli_prints_one_ready_line_and_writes_a_kubeconfig(tmp_path: Path) -> No
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        m = re.fullmatch(r"ready (http://127\.0\.0\.1:(\d+)) kubeconfig=(.+)\n", line)
+        m = re.fullmatch(r"ready (https://127\.0\.0\.1:(\d+)) kubeconfig=(.+)\n", line)
         assert m, line
         url, path = m[1], Path(m[3])
         assert path == kubeconfig.resolve() and int(m[2]) > 0
@@ -88,7 +88,7 @@ def test_kube_process_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", "~/.kube/config")
     with KubeProcess() as kube:
-        assert kube.url.startswith("http://127.0.0.1:") and kube.port > 0 and kube.kubeconfig.exists()
+        assert kube.url.startswith("https://127.0.0.1:") and kube.port > 0 and kube.kubeconfig.exists()
         assert client.CoreV1Api(kube.client()).read_namespace("kube-system").status.phase == "Active"
         kube.activate()
         assert os.environ["KUBECONFIG"] == str(kube.kubeconfig)

@@ -8,6 +8,7 @@ import json
 
 import aiohttp
 
+from azureml_standins.kube.auth import ADMIN_TOKEN
 from azureml_standins.kube.server import serve
 from azureml_standins.kube.store import Store
 
@@ -20,7 +21,7 @@ async def test_disconnected_watches_unsubscribe() -> None:
     port = await asyncio.wait_for(ready, 10)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as session:
             async with session.get(f"{base}/api/v1/namespaces/default/configmaps?watch=true") as resp:
                 async with session.post(
                     f"{base}/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "a"}}

@@ -2,7 +2,8 @@
 operator for the project's ServerlessEndpoint CRD adds its finalizer, writes status, creates an
 owned Secret and posts an Event; deleting the object runs the delete handler, removes the
 finalizer, and garbage-collects the Secret. Also: namespaced mode (kopf lists and watches
-namespaces) and a CRD created after the operator started."""
+namespaces), a CRD created after the operator started, and the operator run as a ServiceAccount
+with only the RBAC rules it needs."""
 
 from __future__ import annotations
 
@@ -198,3 +199,79 @@ def test_crd_created_after_the_operator_started(cluster: KubeProcess, operator_p
             "the late widget to be handled",
         )
     _assert_clean(runner)
+
+
+# What the tiny operator above needs, cluster-wide: kopf's CRD observer, its list/watch/patch of the
+# resources it handles (a finalizer, annotations, /status), the Secret its handler creates, Events.
+OPERATOR_RULES = [
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["list", "watch"],
+    },
+    {
+        "apiGroups": [G, "late.example.dev"],
+        "resources": [SLS, "widgets"],
+        "verbs": ["list", "watch", "patch"],
+    },
+    {
+        "apiGroups": [G, "late.example.dev"],
+        "resources": [f"{SLS}/status", "widgets/status"],
+        "verbs": ["patch"],
+    },
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
+SECRETS_RULE = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}
+
+
+def test_the_operator_runs_as_a_service_account_with_just_its_rules(
+    cluster: KubeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kopf and the handlers authenticate with a ServiceAccount token from the kubeconfig the
+    helper writes: a rule missing shows up as a refusal naming it, and with every rule there
+    is none at all."""
+    api = cluster.client()
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    for namespace in ("operators", "team-sa", "team-sa-short"):
+        core.create_namespace({"metadata": {"name": namespace}})
+    kubeconfig = cluster.service_account_kubeconfig(
+        "operators", "op", create=True, path=tmp_path / "kubeconfig"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    operator = tmp_path / "operator.py"
+    operator.write_text(OPERATOR)
+    rbac.create_cluster_role({"metadata": {"name": "tiny-operator"}, "rules": OPERATOR_RULES})
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": "tiny-operator"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "tiny-operator",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "operators"}],
+        }
+    )
+    custom = client.CustomObjectsApi(api)
+    args = ["run", "--standalone", "-A", "--verbose", str(operator)]
+
+    cluster.reset_denied()
+    with KopfRunner(args, timeout=30) as runner:
+        custom.create_namespaced_custom_object(G, V, "team-sa-short", SLS, endpoint())
+        refused = eventually(lambda: cluster.denied()["denied"], "the handler's refused Secret")
+    assert [(d["user"], d["verb"], d["resource"], d["namespace"]) for d in refused] == [
+        ("system:serviceaccount:operators:op", "create", "secrets", "team-sa-short")
+    ]
+    assert "secrets is forbidden" in runner.output
+    custom.patch_namespaced_custom_object(
+        G, V, "team-sa-short", SLS, "chat", {"metadata": {"finalizers": None}}
+    )
+    custom.delete_namespaced_custom_object(G, V, "team-sa-short", SLS, "chat")
+
+    rbac.patch_cluster_role("tiny-operator", {"rules": [*OPERATOR_RULES, SECRETS_RULE]})
+    cluster.reset_denied()
+    with KopfRunner(args, timeout=30) as runner:
+        _lifecycle(cluster, "team-sa")
+    _assert_clean(runner)
+    assert cluster.denied() == {"count": 0, "unauthorized": 0, "denied": []}

@@ -167,7 +167,7 @@ def test_no_event_is_lost_between_list_and_watch(http: Http, core: client.CoreV1
 
 def test_too_old_resource_version_is_gone() -> None:
     with KubeProcess(history_limit=3) as small:
-        http = Http(small.url)
+        http = Http(small.url, ca=small.ca)
         core = client.CoreV1Api(small.client())
         rv = core.list_namespaced_config_map("default").metadata.resource_version
         for i in range(5):

@@ -1,8 +1,13 @@
 """`azureml-standins kube`: serve the Kubernetes API stand-in until interrupted.
 
-Prints exactly one line, `ready http://HOST:PORT kubeconfig=PATH`, once it accepts connections,
-so that scripts and tests can wait for it; PATH is a kubeconfig (any token works) for kopf,
-kubectl and the kubernetes client. Use `--port 0` for any free port.
+Prints exactly one line, `ready https://HOST:PORT kubeconfig=PATH`, once it accepts connections,
+so that scripts and tests can wait for it; PATH is a kubeconfig for kopf, kubectl and the
+kubernetes client, with the stand-in's CA and the admin token (user `admin`, group
+`system:masters`: allowed anything). Other clients authenticate with ServiceAccount tokens
+(`kubectl create token`) and are authorized by RBAC. Use `--port 0` for any free port.
+
+It serves HTTPS only, as API servers do: kubectl (client-go) sends no credentials at all to a
+plain-HTTP server, so over HTTP nobody could be told from anonymous.
 """
 
 from __future__ import annotations
@@ -58,22 +63,45 @@ def add_parser(sub: Any) -> None:
         help="reject fields a CRD does not declare on every request, as with fieldValidation=Strict "
         "(by default they are pruned with a warning, as a real API server does)",
     )
+    p.add_argument(
+        "--cert-dir",
+        type=Path,
+        help="keep the CA (ca.pem) and serving certificate here, reused when still valid "
+        "(default: a temporary directory removed on exit)",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
 
 
-def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    namespace: str = "default",
+    *,
+    token: str | None = None,
+    user: str = "azureml-kube",
+    ca: Path | None = None,
+) -> Path:
+    """A kubeconfig for `server` (trusting the CA in file `ca`) with a bearer `token` (the admin
+    token by default) as `user`."""
+    import base64
+
     import yaml
 
+    from azureml_standins.kube.auth import ADMIN_TOKEN
+
+    cluster: dict[str, str] = {"server": server}
+    if ca is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "azureml-kube", "cluster": {"server": server}}],
-        "users": [{"name": "azureml-kube", "user": {"token": "azureml-kube-dummy-token"}}],
+        "clusters": [{"name": "azureml-kube", "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token or ADMIN_TOKEN}}],
         "contexts": [
             {
                 "name": "azureml-kube",
-                "context": {"cluster": "azureml-kube", "user": "azureml-kube", "namespace": namespace},
+                "context": {"cluster": "azureml-kube", "user": user, "namespace": namespace},
             }
         ],
         "current-context": "azureml-kube",
@@ -96,9 +124,12 @@ def _install_crds(store: Any, files: list[Path]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import ssl
+
     from azureml_standins.kube.errors import ApiError
     from azureml_standins.kube.server import serve
     from azureml_standins.kube.store import Store
+    from azureml_standins.simulator.tls import ensure_certificates
 
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -112,15 +143,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"azureml-standins kube: {e}", file=sys.stderr)
         return 1
     tmp = None
-    kubeconfig = args.kubeconfig_out
-    if kubeconfig is None:
+    kubeconfig, cert_dir = args.kubeconfig_out, args.cert_dir
+    if kubeconfig is None or cert_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="azureml-kube-")
-        kubeconfig = Path(tmp.name) / "kubeconfig"
+        kubeconfig = kubeconfig or Path(tmp.name) / "kubeconfig"
+        cert_dir = cert_dir or Path(tmp.name) / "certs"
     try:
+        certs = ensure_certificates(cert_dir, args.host, ca_name="azureml-standins kube CA")
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(str(certs.cert), str(certs.key))
 
         def ready(port: int) -> None:
-            url = f"http://{url_host(args.host)}:{port}"
-            path = write_kubeconfig(kubeconfig, url).resolve()
+            url = f"https://{url_host(args.host)}:{port}"
+            path = write_kubeconfig(kubeconfig, url, ca=certs.ca).resolve()
             print(f"ready {url} kubeconfig={path}", flush=True)
 
         run_until_signalled(
@@ -128,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 store,
                 args.host,
                 args.port,
+                ssl_context=ssl_context,
                 on_ready=ready,
                 stop=stop,
                 bookmark_interval=args.bookmark_interval,

@@ -27,6 +27,13 @@ VERSION = {
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUB_VERBS = ("get", "patch", "update")
+CREATE_ONLY = ("create",)
+
+# Subresources that are not a view of their parent: another kind, in another group, create only.
+_SUBRESOURCE_SHAPES: dict[str, dict[str, Any]] = {
+    "finalize": {"verbs": ["update"]},
+    "token": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]},
+}
 
 
 @dataclass(frozen=True)
@@ -85,15 +92,17 @@ class ResourceInfo:
             main["categories"] = list(self.categories)
         out = [main]
         for sub in self.subresources:
-            out.append(
-                {
-                    "name": f"{self.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": self.namespaced,
-                    "kind": self.kind,
-                    "verbs": list(SUB_VERBS) if sub != "finalize" else ["update"],
-                }
-            )
+            shape = _SUBRESOURCE_SHAPES.get(sub, {})
+            entry: dict[str, Any] = {
+                "name": f"{self.plural}/{sub}",
+                "singularName": "",
+                "namespaced": self.namespaced,
+            }
+            if "group" in shape:
+                entry["group"], entry["version"] = shape["group"], shape["version"]
+            entry["kind"] = shape.get("kind", self.kind)
+            entry["verbs"] = list(shape.get("verbs", SUB_VERBS))
+            out.append(entry)
         return out
 
 
@@ -154,7 +163,7 @@ BUILTINS: tuple[ResourceInfo, ...] = (
     ),
     _builtin("", "v1", "secrets", "Secret", True, fields=("type",)),
     _builtin("", "v1", "configmaps", "ConfigMap", True, short=("cm",)),
-    _builtin("", "v1", "serviceaccounts", "ServiceAccount", True, short=("sa",)),
+    _builtin("", "v1", "serviceaccounts", "ServiceAccount", True, short=("sa",), subresources=("token",)),
     _builtin("", "v1", "events", "Event", True, short=("ev",), fields=_EVENT_FIELDS),
     _builtin(
         "apiextensions.k8s.io",
@@ -191,6 +200,41 @@ BUILTINS: tuple[ResourceInfo, ...] = (
         "MutatingWebhookConfiguration",
         False,
         categories=("api-extensions",),
+    ),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    # Reviews are answered, never stored (`reviews.py`): create is their only verb.
+    _builtin(
+        "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=CREATE_ONLY
+    ),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        True,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        False,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin(
+        "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, verbs=CREATE_ONLY
     ),
 )
 

@@ -2,7 +2,9 @@
 
     with KubeProcess() as kube:
         api = kubernetes.client.CustomObjectsApi(kube.client())
-        os.environ["KUBECONFIG"] = str(kube.kubeconfig)   # for kopf or kubectl
+        os.environ["KUBECONFIG"] = str(kube.kubeconfig)   # for kopf or kubectl (admin)
+        as_sa = kube.service_account_kubeconfig("ns", "operator", create=True)   # RBAC applies
+        assert kube.denied()["count"] == 0
 
 The child prints `ready http://HOST:PORT kubeconfig=PATH`; the URL and kubeconfig come from that line.
 """
@@ -16,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from azureml_standins.child import ReadyLineProcess
+from azureml_standins.kube.auth import ADMIN_TOKEN
 
-_READY = re.compile(r"^ready (?P<url>http://\S+) kubeconfig=(?P<kubeconfig>.+)$")
+_READY = re.compile(r"^ready (?P<url>https://\S+) kubeconfig=(?P<kubeconfig>.+)$")
 
 
 class KubeProcess(ReadyLineProcess):
@@ -38,6 +41,8 @@ class KubeProcess(ReadyLineProcess):
     ) -> None:
         super().__init__([], tmp_prefix="azureml-kube-", startup_timeout=startup_timeout)
         self.kubeconfig = kubeconfig or self.tmp_dir / "kubeconfig"
+        self.cert_dir = self.tmp_dir / "certs"
+        self.ca = self.cert_dir / "ca.pem"  # the stand-in serves HTTPS with a CA of its own
         self.port = port
         args = [
             sys.executable,
@@ -48,6 +53,8 @@ class KubeProcess(ReadyLineProcess):
             str(port),
             "--kubeconfig-out",
             str(self.kubeconfig),
+            "--cert-dir",
+            str(self.cert_dir),
         ]
         for crd in crds or []:
             args += ["--crd", str(crd)]
@@ -73,18 +80,105 @@ class KubeProcess(ReadyLineProcess):
         if kube_config is not None:
             kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(self.kubeconfig)  # type: ignore[attr-defined]
 
-    def configuration(self) -> Any:
-        """A `kubernetes.client.Configuration` for the stand-in (what the kubeconfig says)."""
+    def configuration(self, token: str | None = None) -> Any:
+        """A `kubernetes.client.Configuration` for the stand-in: what the kubeconfig says (the
+        admin token), or another bearer token (a ServiceAccount's)."""
         from kubernetes import client
 
         config = client.Configuration()
         config.host = self.url
-        config.api_key = {"authorization": "azureml-kube-dummy-token"}
+        config.ssl_ca_cert = str(self.ca)
+        config.api_key = {"authorization": token or ADMIN_TOKEN}
         config.api_key_prefix = {"authorization": "Bearer"}
         return config
 
-    def client(self) -> Any:
-        """A `kubernetes.client.ApiClient` talking to the stand-in."""
+    def client(self, token: str | None = None) -> Any:
+        """A `kubernetes.client.ApiClient` talking to the stand-in (as admin, or with `token`)."""
         from kubernetes import client
 
-        return client.ApiClient(self.configuration())
+        return client.ApiClient(self.configuration(token))
+
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        import requests
+
+        resp = requests.request(
+            method,
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            verify=str(self.ca),
+            timeout=30,
+        )
+        if resp.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {resp.status_code} {resp.text}")
+        return resp.json()
+
+    def denied(self) -> dict[str, Any]:
+        """The stand-in's record of refusals (`GET /_standin/denied`): `count` (403s since the
+        start or the last reset), `unauthorized` (401s), and `denied`, the last 100 403s oldest
+        first, each with `user`, `groups`, `verb`, `apiGroup`, `resource`, `subresource`,
+        `namespace`, `name`, `path` and the `message` the client got."""
+        result: dict[str, Any] = self._admin("GET", "/_standin/denied")
+        return result
+
+    def reset_denied(self) -> None:
+        """Forget the refusals recorded so far (`POST /_standin/denied/reset`)."""
+        self._admin("POST", "/_standin/denied/reset")
+
+    def service_account_token(
+        self, namespace: str, name: str, *, expiration_seconds: int = 3600, create: bool = False
+    ) -> str:
+        """A token for ServiceAccount `namespace/name` through the TokenRequest API (`kubectl
+        create token`); `create` makes the ServiceAccount first if it does not exist."""
+        if create:
+            import requests
+
+            resp = requests.post(
+                f"{self.url}/api/v1/namespaces/{namespace}/serviceaccounts",
+                json={"metadata": {"name": name}},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                verify=str(self.ca),
+                timeout=30,
+            )
+            if resp.status_code not in (201, 409):
+                raise RuntimeError(
+                    f"creating serviceaccount {namespace}/{name}: {resp.status_code} {resp.text}"
+                )
+        answer = self._admin(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": expiration_seconds},
+            },
+        )
+        token: str = answer["status"]["token"]
+        return token
+
+    def service_account_kubeconfig(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        path: Path | None = None,
+        expiration_seconds: int = 3600,
+        create: bool = False,
+    ) -> Path:
+        """Write a kubeconfig that authenticates as ServiceAccount `namespace/name` (default
+        namespace `namespace`), e.g. to run the operator as the ServiceAccount its manifests
+        bind; returns its path (by default in this process's temporary directory)."""
+        from azureml_standins.kube.cli import write_kubeconfig
+
+        token = self.service_account_token(
+            namespace, name, expiration_seconds=expiration_seconds, create=create
+        )
+        path = path or self.tmp_dir / f"kubeconfig-{namespace}-{name}"
+        return write_kubeconfig(
+            path,
+            self.url,
+            namespace,
+            token=token,
+            user=f"system:serviceaccount:{namespace}:{name}",
+            ca=self.ca,
+        )

@@ -3,7 +3,8 @@
 `kubectl create secret|configmap|namespace|serviceaccount` encode their object as protobuf
 (`application/vnd.kubernetes.protobuf`: the magic `k8s\\0`, then a runtime.Unknown envelope whose
 `raw` holds the object). Those are the commands a demo or a README uses most, so the stand-in decodes
-these four kinds, and only the fields a client may set; other protobuf bodies get 415.
+these kinds, and only the fields a client may set; other protobuf bodies get 415. So do `kubectl
+create role|clusterrole|rolebinding|clusterrolebinding|token` and `kubectl auth can-i|whoami`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,60 @@ _OBJECT_META: Schema = {
     13: ("ownerReferences", ("repeated", _OWNER_REFERENCE)),
     14: ("finalizers", ("repeated", "string")),
 }
+_POLICY_RULE: Schema = {
+    1: ("verbs", ("repeated", "string")),
+    2: ("apiGroups", ("repeated", "string")),
+    3: ("resources", ("repeated", "string")),
+    4: ("resourceNames", ("repeated", "string")),
+    5: ("nonResourceURLs", ("repeated", "string")),
+}
+_LABEL_SELECTOR: Schema = {
+    1: ("matchLabels", ("map", "string")),
+    2: (
+        "matchExpressions",
+        (
+            "repeated",
+            {1: ("key", "string"), 2: ("operator", "string"), 3: ("values", ("repeated", "string"))},
+        ),
+    ),
+}
+_BINDING: Schema = {
+    1: ("metadata", _OBJECT_META),
+    2: (
+        "subjects",
+        (
+            "repeated",
+            {
+                1: ("kind", "string"),
+                2: ("apiGroup", "string"),
+                3: ("name", "string"),
+                4: ("namespace", "string"),
+            },
+        ),
+    ),
+    3: ("roleRef", {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")}),
+}
+_RESOURCE_ATTRIBUTES: Schema = {
+    1: ("namespace", "string"),
+    2: ("verb", "string"),
+    3: ("group", "string"),
+    4: ("version", "string"),
+    5: ("resource", "string"),
+    6: ("subresource", "string"),
+    7: ("name", "string"),
+}
+_NON_RESOURCE_ATTRIBUTES: Schema = {1: ("path", "string"), 2: ("verb", "string")}
+_ACCESS_REVIEW_SPEC: Schema = {
+    1: ("resourceAttributes", _RESOURCE_ATTRIBUTES),
+    2: ("nonResourceAttributes", _NON_RESOURCE_ATTRIBUTES),
+    3: ("user", "string"),
+    4: ("groups", ("repeated", "string")),
+    6: ("uid", "string"),
+}
+_RBAC = "rbac.authorization.k8s.io/v1"
+_AUTHZ = "authorization.k8s.io/v1"
+_AUTHN = "authentication.k8s.io/v1"
+
 _KINDS: dict[tuple[str, str], Schema] = {
     ("v1", "Secret"): {
         1: ("metadata", _OBJECT_META),
@@ -56,6 +111,41 @@ _KINDS: dict[tuple[str, str], Schema] = {
         1: ("metadata", _OBJECT_META),
         3: ("imagePullSecrets", ("repeated", {1: ("name", "string")})),
         4: ("automountServiceAccountToken", "bool"),
+    },
+    (_RBAC, "Role"): {1: ("metadata", _OBJECT_META), 2: ("rules", ("repeated", _POLICY_RULE))},
+    (_RBAC, "ClusterRole"): {
+        1: ("metadata", _OBJECT_META),
+        2: ("rules", ("repeated", _POLICY_RULE)),
+        3: ("aggregationRule", {1: ("clusterRoleSelectors", ("repeated", _LABEL_SELECTOR))}),
+    },
+    (_RBAC, "RoleBinding"): _BINDING,
+    (_RBAC, "ClusterRoleBinding"): _BINDING,
+    (_AUTHZ, "SelfSubjectAccessReview"): {1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_REVIEW_SPEC)},
+    (_AUTHZ, "SubjectAccessReview"): {1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_REVIEW_SPEC)},
+    (_AUTHZ, "LocalSubjectAccessReview"): {1: ("metadata", _OBJECT_META), 2: ("spec", _ACCESS_REVIEW_SPEC)},
+    (_AUTHZ, "SelfSubjectRulesReview"): {
+        1: ("metadata", _OBJECT_META),
+        2: ("spec", {1: ("namespace", "string")}),
+    },
+    (_AUTHN, "SelfSubjectReview"): {1: ("metadata", _OBJECT_META)},
+    (_AUTHN, "TokenRequest"): {
+        1: ("metadata", _OBJECT_META),
+        2: (
+            "spec",
+            {
+                1: ("audiences", ("repeated", "string")),
+                3: (
+                    "boundObjectRef",
+                    {
+                        1: ("kind", "string"),
+                        2: ("apiVersion", "string"),
+                        3: ("name", "string"),
+                        4: ("uid", "string"),
+                    },
+                ),
+                4: ("expirationSeconds", "int"),
+            },
+        ),
     },
 }
 
@@ -96,6 +186,9 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
 def _scalar(kind: str, value: int | bytes) -> Any:
     if kind == "bool":
         return bool(value)
+    if kind == "int":
+        assert isinstance(value, int)
+        return value - (1 << 64) if value >= 1 << 63 else value  # int64, two's complement
     assert isinstance(value, bytes)
     if kind == "raw":
         return value
@@ -128,7 +221,7 @@ def _message(schema: Schema, data: bytes) -> dict[str, Any]:
 
 
 def decode(body: bytes) -> dict[str, Any]:
-    """The JSON form of a protobuf-encoded Secret, ConfigMap, Namespace or ServiceAccount."""
+    """The JSON form of a protobuf-encoded object of one of the kinds above."""
     if not body.startswith(MAGIC):
         raise bad_request("protobuf body without the k8s magic prefix")
     envelope = _message(

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-from azureml_standins.kube.errors import bad_request
+from azureml_standins.kube.errors import ApiError, bad_request
 
 Matcher = Callable[[dict[str, Any]], bool]
 
@@ -117,12 +117,8 @@ def field_value(obj: dict[str, Any], path: str) -> str:
     return str(value)
 
 
-def field_selector(text: str | None, supported: Collection[str] = ()) -> Matcher:
-    """`metadata.name`, `metadata.namespace` and the resource's own selectable fields, with `=`,
-    `==` and `!=`; any other field is a 400, as on a real server."""
-    if not text or not text.strip():
-        return lambda obj: True
-    allowed = {"metadata.name", "metadata.namespace", *supported}
+def _field_terms(text: str) -> list[tuple[str, bool, str]]:
+    """(field, equal?, value) for each term; raises 400 for a term that is not `f=v`, `f==v`, `f!=v`."""
     terms: list[tuple[str, bool, str]] = []
     for raw in _split_unescaped(text, ","):
         term = raw.strip()
@@ -132,9 +128,32 @@ def field_selector(text: str | None, supported: Collection[str] = ()) -> Matcher
         if not m:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         key, op, value = m[1], m[2], m[3].replace("\\=", "=").replace("\\\\", "\\")
+        terms.append((key, op != "!=", value))
+    return terms
+
+
+def exact_name(text: str | None) -> str | None:
+    """The name a field selector pins with `metadata.name=NAME` (so that a list or watch of it is
+    authorized as a request for that one object, as a real server does), else None."""
+    if not text or not text.strip():
+        return None
+    try:
+        terms = _field_terms(text)
+    except ApiError:
+        return None
+    return next((value for key, equal, value in terms if key == "metadata.name" and equal), None)
+
+
+def field_selector(text: str | None, supported: Collection[str] = ()) -> Matcher:
+    """`metadata.name`, `metadata.namespace` and the resource's own selectable fields, with `=`,
+    `==` and `!=`; any other field is a 400, as on a real server."""
+    if not text or not text.strip():
+        return lambda obj: True
+    allowed = {"metadata.name", "metadata.namespace", *supported}
+    terms = _field_terms(text)
+    for key, _, _ in terms:
         if key not in allowed:
             raise bad_request(f'"{key}" is not a known field selector: only "{", ".join(sorted(allowed))}"')
-        terms.append((key, op != "!=", value))
 
     def match(obj: dict[str, Any]) -> bool:
         return all((field_value(obj, key) == value) == equal for key, equal, value in terms)

@@ -1,16 +1,24 @@
-"""The HTTP face of the stand-in: Kubernetes REST paths over aiohttp, plain HTTP, any token.
+"""The HTTP face of the stand-in: Kubernetes REST paths over aiohttp (HTTPS from the command line).
 
-Routes: `/version`, `/healthz`, discovery (`/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`)
+Every request first passes the gate (`gate.py`): authentication, impersonation, RBAC. Routes:
+`/version`, `/healthz`, discovery (`/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`)
 and, for every served resource, the collection (`GET` list or `?watch=true`, `POST`, `DELETE`
 collection) and object (`GET`, `PUT`, `PATCH`, `DELETE`, plus `/status`) paths, namespaced and
-cluster-wide. Bodies are JSON or YAML (and protobuf for the few kinds in `protobuf.py`); answers
-are JSON, or `Table`s when kubectl asks for server-side printing. `/openapi/v2` is an empty
-document and `/openapi/v3` answers 404, which kubectl takes as "no schema here": it validates
-nothing itself and leaves validation to the server.
+cluster-wide; the review kinds (create only, `reviews.py`) and `serviceaccounts/{name}/token`
+(`tokenrequest.py`). Outside the Kubernetes API, for the admin token only: `GET /_standin/denied`
+and `POST /_standin/denied/reset` (`denials.py`). Bodies are JSON or YAML (and protobuf for the
+few kinds in `protobuf.py`); answers are JSON, or `Table`s when kubectl asks for server-side
+printing. `/openapi/v2` is an empty document and `/openapi/v3` answers 404, which kubectl takes
+as "no schema here": it validates nothing itself and leaves validation to the server.
 
 Known differences from a real API server:
-* no authentication or RBAC; no admission webhooks; no controllers (no default ServiceAccount,
-  no Pods, no kube-root-ca.crt), so only the resources in `discovery.BUILTINS` exist;
+* authentication knows the admin token and TokenRequest tokens only (no client certificates, no
+  legacy Secret-based ServiceAccount tokens, no TokenReview); RBAC is the only authorizer (no Node
+  authorizer, no webhooks); the escalation check runs after admission, so an invalid escalating
+  write gets 422 where a real server says 403;
+* no admission webhooks; no controllers (no default ServiceAccount, no Pods, no
+  kube-root-ca.crt), so only the resources in `discovery.BUILTINS` exist; ClusterRole aggregation
+  is emulated synchronously (`aggregation.py`);
 * no server-side apply (`application/apply-patch+yaml` gets 415) and no `managedFields`;
   strategic merge patches of built-ins replace lists instead of merging them by key;
 * built-ins have no schema: unknown fields are kept and only the rules in `validation.py` apply;
@@ -30,13 +38,16 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from azureml_standins.kube import protobuf, selectors, tables
+from azureml_standins.kube import impersonation, protobuf, selectors, tables, tokenrequest
+from azureml_standins.kube.attributes import Attributes, watch_flag
+from azureml_standins.kube.auth import UserInfo
 from azureml_standins.kube.discovery import VERSION, ResourceInfo
 from azureml_standins.kube.errors import (
     ApiError,
@@ -45,12 +56,17 @@ from azureml_standins.kube.errors import (
     resource_not_found,
     success_status,
 )
+from azureml_standins.kube.gate import Gate
+from azureml_standins.kube.rbac import forbidden
+from azureml_standins.kube.reviews import REVIEWS
 from azureml_standins.kube.store import CRDS, NAMESPACES, Store
 from azureml_standins.serving import serve_app
 
 log = logging.getLogger("azureml_standins.kube")
 
 STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)  # for code that embeds the app
+GATE_KEY: web.AppKey[Gate] = web.AppKey("gate", Gate)
+SERVICE_ACCOUNTS = ("", "serviceaccounts")
 
 # Deleting these answers with the object; other built-ins answer with a Status, as on a real server.
 _RETURNS_DELETED_OBJECT = {NAMESPACES, CRDS}
@@ -90,8 +106,7 @@ def _present(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     return obj if obj.get("apiVersion") == info.api_version else {**obj, "apiVersion": info.api_version}
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in ("true", "1")
+_flag = watch_flag  # one reading of boolean query flags, shared with authorization
 
 
 async def _body(request: web.Request) -> Any:
@@ -128,20 +143,44 @@ def _dry_run(request: web.Request) -> bool:
 
 
 class Handler:
-    def __init__(self, store: Store, *, bookmark_interval: float) -> None:
+    def __init__(self, store: Store, gate: Gate, *, bookmark_interval: float) -> None:
         self.store = store
+        self.gate = gate
         self.bookmark_interval = bookmark_interval
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
-            return await self.route(request)
+            user = self.gate.authenticate(request.headers)
+            if request.path.split("/")[1:2] == ["_standin"]:
+                return self.standin(request, user)
+            attrs = self.gate.admit(request.method, request.path, request.query, request.headers, user)
+            return await self.route(request, attrs)
         except ApiError as e:
             return _json(e.status(), e.code)
+        except impersonation.WithoutUser as e:
+            # What a real server answers, plain text and all.
+            return web.Response(status=500, text=f"Internal Server Error: {request.path_qs!r}: {e}")
         except Exception as e:
             log.exception("%s %s failed", request.method, request.path_qs)
             return _json(ApiError(500, f"Internal error occurred: {e!r}").status(), 500)
 
-    async def route(self, request: web.Request) -> web.StreamResponse:
+    def standin(self, request: web.Request, user: UserInfo) -> web.Response:
+        """The stand-in's own routes, outside the Kubernetes API: the admin token only."""
+        if not user.privileged:
+            raise forbidden(Attributes(user, request.method.lower(), False, path=request.path))
+        parts = [p for p in request.path.split("/") if p]
+        if parts == ["_standin", "denied"]:
+            if request.method != "GET":
+                raise method_not_allowed(request.method)
+            return _json(self.gate.denials.as_json())
+        if parts == ["_standin", "denied", "reset"]:
+            if request.method != "POST":
+                raise method_not_allowed(request.method)
+            self.gate.denials.reset()
+            return _json(self.gate.denials.as_json())
+        raise resource_not_found()
+
+    async def route(self, request: web.Request, attrs: Attributes) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         registry = self.store.registry
         if parts in (["version"], ["healthz"], ["livez"], ["readyz"]):
@@ -155,7 +194,7 @@ class Handler:
                 return _json(registry.api_versions(request.host))
             if parts[1] != "v1":
                 raise resource_not_found()
-            return await self.resource(request, "", "v1", parts[2:])
+            return await self.resource(request, attrs, "", "v1", parts[2:])
         if parts[:1] == ["apis"]:
             if len(parts) == 1:
                 return _json(registry.api_group_list())
@@ -164,11 +203,11 @@ class Handler:
                 if group is None:
                     raise resource_not_found()
                 return _json(group)
-            return await self.resource(request, parts[1], parts[2], parts[3:])
+            return await self.resource(request, attrs, parts[1], parts[2], parts[3:])
         raise resource_not_found()
 
     async def resource(
-        self, request: web.Request, group: str, version: str, parts: list[str]
+        self, request: web.Request, attrs: Attributes, group: str, version: str, parts: list[str]
     ) -> web.StreamResponse:
         registry = self.store.registry
         if not parts:
@@ -196,6 +235,25 @@ class Handler:
         if subresource is not None and subresource not in info.subresources:
             raise resource_not_found()
         method = request.method
+        review = REVIEWS.get(info.key)
+        if review is not None:  # create-only kinds, answered and never stored
+            if name is not None or (info.namespaced and namespace is None):
+                raise resource_not_found()
+            if method != "POST":
+                raise method_not_allowed(method)
+            body = await _body(request)
+            if not isinstance(body, dict):
+                raise bad_request("the body of the request must be a JSON object")
+            self.store.check_type(info, body)
+            return _json(review(body, attrs.user, self.gate.authorizer, namespace), 201)
+        if info.key == SERVICE_ACCOUNTS and subresource == "token":
+            if method != "POST":
+                raise method_not_allowed(method)
+            assert namespace is not None and name is not None
+            answer = tokenrequest.create_token(
+                self.store, self.gate.authenticator, namespace, name, await _body(request)
+            )
+            return _json(answer, 201)
         if name is None:
             if method == "GET":
                 if _flag(request.query.get("watch")):
@@ -204,7 +262,7 @@ class Handler:
             if method == "POST":
                 if info.namespaced and namespace is None:
                     raise resource_not_found()
-                return await self.create(request, info, namespace)
+                return await self.create(request, attrs, info, namespace)
             if method == "DELETE":
                 return await self.delete_collection(request, info, namespace)
             raise method_not_allowed(method)
@@ -224,6 +282,7 @@ class Handler:
                 "dry_run": _dry_run(request),
                 "field_validation": request.query.get("fieldValidation"),
                 "warnings": warnings,
+                "guard": self.gate.guard(attrs),
             }
             if method == "PUT":
                 obj = self.store.replace(info, namespace, name, body, **common)
@@ -291,7 +350,9 @@ class Handler:
             {"apiVersion": info.api_version, "kind": info.list_kind, "metadata": meta, "items": presented}
         )
 
-    async def create(self, request: web.Request, info: ResourceInfo, namespace: str | None) -> web.Response:
+    async def create(
+        self, request: web.Request, attrs: Attributes, info: ResourceInfo, namespace: str | None
+    ) -> web.Response:
         body = await _body(request)
         warnings: list[str] = []
         obj = self.store.create(
@@ -301,6 +362,7 @@ class Handler:
             dry_run=_dry_run(request),
             field_validation=request.query.get("fieldValidation"),
             warnings=warnings,
+            guard=self.gate.guard(attrs),
         )
         return _json(_present(info, obj), 201, warnings)
 
@@ -403,10 +465,14 @@ class Handler:
         return resp
 
 
-def make_app(store: Store, *, bookmark_interval: float = 5.0) -> web.Application:
+def make_app(store: Store, *, bookmark_interval: float = 5.0, gate: Gate | None = None) -> web.Application:
+    """The API over `store`; `gate` (authentication, RBAC, the bootstrap policy) is made for the
+    store unless given, and reachable as `app[GATE_KEY]`."""
+    gate = gate or Gate(store)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STORE_KEY] = store
-    handler = Handler(store, bookmark_interval=bookmark_interval)
+    app[GATE_KEY] = gate
+    handler = Handler(store, gate, bookmark_interval=bookmark_interval)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         return await handler(request)
@@ -424,12 +490,15 @@ async def serve(
     stop: asyncio.Event | None = None,
     bookmark_interval: float = 5.0,
     access_log: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve until `stop` is set (forever without one). `on_ready` gets the bound port."""
+    """Serve until `stop` is set (forever without one). `on_ready` gets the bound port. The
+    command line serves HTTPS (`ssl_context`); embedded in a test, plain HTTP is allowed."""
     await serve_app(
         make_app(store, bookmark_interval=bookmark_interval),
         host,
         port,
+        ssl_context=ssl_context,
         on_ready=on_ready,
         stop=stop,
         access_log=log if access_log else None,

@@ -38,6 +38,9 @@ from azureml_standins.kube.errors import (
 Key = tuple[str, str]  # (group, plural): all served versions of a resource share its objects
 Obj = dict[str, Any]
 Matcher = Callable[[Obj], bool]
+# Called with (old or None, new) after admission and before a create or update is stored (or, with
+# dryRun, answered); raising an ApiError refuses the write. RBAC's escalation check is one.
+Guard = Callable[[Obj | None, Obj], None]
 
 NAMESPACES: Key = ("", "namespaces")
 CRDS: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -124,6 +127,7 @@ class Store:
         self._history: deque[Event] = deque()
         self._floor = 0  # events with rv <= floor are forgotten
         self._watchers: set[Watcher] = set()
+        self._listeners: list[Callable[[Event], None]] = []
         self._lock = threading.RLock()
         ns_info = self.registry.get("", "v1", "namespaces")
         assert ns_info is not None
@@ -203,6 +207,14 @@ class Store:
                     self._watchers.discard(watcher)
                     watcher.close()
 
+    def listen(self, listener: Callable[[Event], None]) -> list[tuple[Key, Obj]]:
+        """Call `listener` with every write event from now on, in order and under the store's lock
+        (it may write in turn; its events follow). Returns every object stored now, so that the
+        listener can start from them without missing a write."""
+        with self._lock:
+            self._listeners.append(listener)
+            return [(key, obj) for key, bucket in self._objects.items() for obj in bucket.values()]
+
     def _emit(self, key: Key, type_: str, obj: Obj, old: Obj | None = None) -> None:
         event = Event(self.rv, key, obj["metadata"].get("namespace", ""), type_, obj, old)
         self._history.append(event)
@@ -212,6 +224,8 @@ class Store:
             translated = watcher.translate(event)
             if translated is not None:
                 watcher.queue.put_nowait(translated)
+        for listener in list(self._listeners):
+            listener(event)
 
     # -- writing: helpers ----------------------------------------------------------------------
 
@@ -273,13 +287,14 @@ class Store:
         dry_run: bool = False,
         field_validation: str | None = None,
         warnings: list[str] | None = None,
+        guard: Guard | None = None,
     ) -> Obj:
         warnings = warnings if warnings is not None else []
         if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
             raise bad_request("the body of the request must be a JSON object with an object `metadata`")
         with self._lock:
             obj = copy.deepcopy(body)
-            self._check_type(info, obj)
+            self.check_type(info, obj)
             obj["apiVersion"], obj["kind"] = info.api_version, info.kind
             meta = obj.setdefault("metadata", {})
             if info.namespaced:
@@ -329,6 +344,8 @@ class Store:
             )
             if info.key == CRDS:
                 obj["status"] = self._crd_status(obj, obj.get("status"))
+            if guard is not None:
+                guard(None, obj)
             if dry_run:
                 return _ordered(obj)
             stored = self._store(info.key, obj, "ADDED", None)
@@ -336,7 +353,7 @@ class Store:
                 self.registry.set_crd(stored["metadata"]["name"], stored)
             return stored
 
-    def _check_type(self, info: ResourceInfo, obj: Obj) -> None:
+    def check_type(self, info: ResourceInfo, obj: Obj) -> None:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version and api_version.rpartition("/")[0] != info.group:
             raise bad_request(
@@ -396,6 +413,7 @@ class Store:
         dry_run: bool = False,
         field_validation: str | None = None,
         warnings: list[str] | None = None,
+        guard: Guard | None = None,
     ) -> Obj:
         if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
             raise bad_request("the body of the request must be a JSON object with an object `metadata`")
@@ -411,7 +429,7 @@ class Store:
                     name,
                     ["metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"],
                 )
-            return self._update(info, old, candidate, subresource, dry_run, field_validation, warnings)
+            return self._update(info, old, candidate, subresource, dry_run, field_validation, warnings, guard)
 
     def patch(
         self,
@@ -425,13 +443,14 @@ class Store:
         dry_run: bool = False,
         field_validation: str | None = None,
         warnings: list[str] | None = None,
+        guard: Guard | None = None,
     ) -> Obj:
         with self._lock:
             old = self.get(info, namespace, name)
             candidate = patching.apply_patch(old, content_type, patch, custom=info.is_custom)
             if not isinstance(candidate.get("metadata"), dict):
                 raise ApiError(422, "the patch removed or replaced metadata")
-            return self._update(info, old, candidate, subresource, dry_run, field_validation, warnings)
+            return self._update(info, old, candidate, subresource, dry_run, field_validation, warnings, guard)
 
     def _update(
         self,
@@ -442,6 +461,7 @@ class Store:
         dry_run: bool,
         field_validation: str | None,
         warnings: list[str] | None,
+        guard: Guard | None = None,
     ) -> Obj:
         warnings = warnings if warnings is not None else []
         old_meta = old["metadata"]
@@ -465,7 +485,7 @@ class Store:
             raise bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
-        self._check_type(info, candidate)
+        self.check_type(info, candidate)
         candidate["apiVersion"], candidate["kind"] = info.api_version, info.kind
 
         if subresource == "status":
@@ -518,6 +538,8 @@ class Store:
             candidate["metadata"]["generation"] = old_meta.get("generation", 0) + 1
         if _ordered(candidate) == old:
             return old  # a no-op write changes nothing, not even the resourceVersion
+        if guard is not None:
+            guard(old, candidate)
         if dry_run:
             return _ordered(candidate)
         if self._finalizable(info.key, candidate):

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from azureml_standins import admission
+from azureml_standins.kube import rbac_admission
 from azureml_standins.kube.discovery import ResourceInfo
 from azureml_standins.kube.errors import ApiError, bad_request, invalid
 
@@ -28,6 +29,11 @@ STRICT, WARN, IGNORE = "Strict", "Warn", "Ignore"
 
 
 def name_errors(info: ResourceInfo, name: str) -> list[str]:
+    if info.group == rbac_admission.GROUP:
+        return [
+            f'metadata.name: Invalid value: "{name}": {msg}'
+            for msg in rbac_admission.path_segment_errors(name)
+        ]
     if info.plural == "namespaces" and not info.group:
         if len(name) > 63 or not _LABEL.match(name):
             return [
@@ -228,6 +234,10 @@ def admit_builtin(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] |
             obj["status"] = {"phase": "Active"}
     if info.group == "apiextensions.k8s.io" and info.plural == "customresourcedefinitions":
         errors = crd_errors(obj, old)
+        if errors:
+            raise invalid(info.kind, info.group, name, errors)
+    if info.group == rbac_admission.GROUP:
+        errors = rbac_admission.admit(info.plural, obj, old)
         if errors:
             raise invalid(info.kind, info.group, name, errors)
     return obj

@@ -61,9 +61,9 @@ def _load_ca(d: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | N
     return cert, key
 
 
-def _new_ca(d: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _new_ca(d: Path, ca_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azureml-standins simulator CA")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -127,12 +127,15 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def ensure_certificates(cert_dir: Path, host: str) -> CertPaths:
-    """Create (or reuse) `ca.pem`, `server.pem` and `server-key.pem` in `cert_dir` for `host`."""
+def ensure_certificates(
+    cert_dir: Path, host: str, *, ca_name: str = "azureml-standins simulator CA"
+) -> CertPaths:
+    """Create (or reuse) `ca.pem`, `server.pem` and `server-key.pem` in `cert_dir` for `host`
+    (the Kubernetes stand-in uses them too, with a CA of its own name)."""
     cert_dir.mkdir(parents=True, exist_ok=True)
     hosts = list(dict.fromkeys([*DEFAULT_HOSTS, *([host] if host not in ("0.0.0.0", "::") else [])]))
     loaded = _load_ca(cert_dir)
-    ca_cert, ca_key = loaded if loaded else _new_ca(cert_dir)
+    ca_cert, ca_key = loaded if loaded else _new_ca(cert_dir, ca_name)
     if not _server_ok(cert_dir, ca_cert, hosts):
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from typing import Any
 
 import requests
 import yaml
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, TCPConnector, web
+
+from azureml_standins.kube.auth import ADMIN_TOKEN
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,15 @@ def _merge(target: Any, patch: Any) -> Any:
 
 
 class BuiltinsProxy:
-    """`with BuiltinsProxy(kube.url, tmp_dir) as proxy:` then point Helm at `proxy.kubeconfig`."""
+    """`with BuiltinsProxy(kube.url, tmp_dir, ca=kube.ca) as proxy:` then point Helm at
+    `proxy.kubeconfig`. The stand-in serves HTTPS with its own CA and authenticates every request:
+    the proxy adds `token` (the stand-in's admin by default) to what it forwards, since client-go
+    sends no bearer token to a plain-HTTP server such as this proxy."""
 
-    def __init__(self, upstream: str, directory: Path) -> None:
+    def __init__(self, upstream: str, directory: Path, *, ca: Path, token: str = ADMIN_TOKEN) -> None:
         self.upstream = upstream.rstrip("/")
         self.kubeconfig = directory / "proxy-kubeconfig"
+        self.ca, self.token = ca, token
         served = self._served()
         # Only the kinds the stand-in lacks are emulated; the rest go through.
         self.emulated = {
@@ -103,14 +110,17 @@ class BuiltinsProxy:
 
     def _served(self) -> set[tuple[str, str]]:
         session = requests.Session()
-        found = {
-            ("v1", r["name"]) for r in session.get(f"{self.upstream}/api/v1", timeout=10).json()["resources"]
-        }
-        for group in session.get(f"{self.upstream}/apis", timeout=10).json()["groups"]:
+        session.headers["Authorization"] = f"Bearer {self.token}"
+
+        def get(path: str) -> Any:
+            # verify per request: a session's own is overridden by REQUESTS_CA_BUNDLE (the simulator's)
+            return session.get(f"{self.upstream}{path}", timeout=10, verify=str(self.ca)).json()
+
+        found = {("v1", r["name"]) for r in get("/api/v1")["resources"]}
+        for group in get("/apis")["groups"]:
             for version in group["versions"]:
                 gv = version["groupVersion"]
-                listed = session.get(f"{self.upstream}/apis/{gv}", timeout=10).json()["resources"]
-                found |= {(gv, r["name"]) for r in listed}
+                found |= {(gv, r["name"]) for r in get(f"/apis/{gv}")["resources"]}
         return found
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -123,7 +133,7 @@ class BuiltinsProxy:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
-            "users": [{"name": "proxy", "user": {"token": "proxy-dummy-token"}}],
+            "users": [{"name": "proxy", "user": {"token": self.token}}],
             "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
             "current-context": "proxy",
         }
@@ -140,7 +150,9 @@ class BuiltinsProxy:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        self._session = ClientSession()
+        self._session = ClientSession(
+            connector=TCPConnector(ssl=ssl.create_default_context(cafile=str(self.ca)))
+        )
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app)
@@ -227,11 +239,14 @@ class BuiltinsProxy:
         return web.json_response(body)
 
     async def _upstream_json(self, path: str) -> tuple[int, Any]:
-        async with self._session.get(self.upstream + path, headers={"Accept": "application/json"}) as resp:
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {self.token}"}
+        async with self._session.get(self.upstream + path, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        # client-go sends no bearer token to a plain-HTTP server (this proxy): the proxy adds its own.
+        headers.setdefault("Authorization", f"Bearer {self.token}")
         body = await request.read()
         if request.method == "DELETE" and "protobuf" in request.content_type:
             # Helm's release store deletes its Secret with a protobuf DeleteOptions body, which the

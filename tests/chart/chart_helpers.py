@@ -92,6 +92,21 @@ class Helm:
     def config(self, namespace: str) -> Any:
         return helm_sdkpy.Configuration(namespace=namespace, kubeconfig=str(self.kubeconfig))
 
+    def ensure_namespace(self, name: str) -> None:
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        api = config.new_client_from_config(str(self.kubeconfig))
+        try:
+            client.CoreV1Api(api).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+            )
+        except ApiException as err:
+            if err.status not in (409, 422):  # there already, or a name the schema will refuse
+                raise
+        finally:
+            api.close()
+
     def install(
         self,
         values: dict[str, Any] | None = None,
@@ -100,6 +115,11 @@ class Helm:
         namespace: str = "azureml-system",
         chart: Path = CHART,
     ) -> Release:
+        # The namespaces a release watches exist before it is installed, as in any cluster: its
+        # Roles and RoleBindings go there, and the API server refuses objects in missing namespaces.
+        watched = (values or {}).get("watchNamespaces")
+        for name in watched if isinstance(watched, list) else []:
+            self.ensure_namespace(name)
         result = run(
             helm_sdkpy.Install(self.config(namespace)).run(
                 release, str(chart), values=values, wait=False, create_namespace=True

@@ -22,7 +22,7 @@ def kube() -> Iterator[KubeProcess]:
 
 @pytest.fixture
 def proxy(kube: KubeProcess) -> Iterator[BuiltinsProxy]:
-    with BuiltinsProxy(kube.url, kube.tmp_dir) as running:
+    with BuiltinsProxy(kube.url, kube.tmp_dir, ca=kube.ca) as running:
         yield running
 
 

@@ -110,7 +110,10 @@ def applied_where_served(release: Release, proxy: BuiltinsProxy, stand_in: clien
             assert any(o["metadata"]["name"] == name for o in proxy.kept(doc["kind"])), doc["kind"]
             continue
         path = served_path(stand_in, doc)
-        got = stand_in.call_api("GET", path, header_params={"Accept": "application/json"})
+        token = stand_in.configuration.get_api_key_with_prefix("authorization")
+        got = stand_in.call_api(
+            "GET", path, header_params={"Accept": "application/json", "Authorization": token}
+        )
         got.read()
         assert got.status == 200, f"{doc['kind']} {namespace}/{name} was not applied to the stand-in"
 

@@ -24,7 +24,7 @@ GUID = "11111111-2222-3333-4444-555555555555"
 @pytest.fixture(scope="module")
 def refusing() -> Iterator[Helm]:
     """One stand-in for the module: nothing refused is ever applied."""
-    with KubeProcess() as kube, BuiltinsProxy(kube.url, kube.tmp_dir) as proxy:
+    with KubeProcess() as kube, BuiltinsProxy(kube.url, kube.tmp_dir, ca=kube.ca) as proxy:
         yield Helm(proxy.kubeconfig)
 
 

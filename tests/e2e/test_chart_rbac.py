@@ -1,0 +1,109 @@
+"""The operator as the chart installs it: its ServiceAccount's token, the chart's rendered Role and
+ClusterRole, the stand-in's RBAC authorizer. Every example reconciles to Ready with not one request
+refused; and a verb taken from the Role shows in the object's condition, not as a crash, and is
+recovered from once the verb is back."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import PHI, ROOT, Cluster, manifest, ready
+from kubernetes import client
+
+from azureml_standins import stories
+from azureml_standins.kube.process import KubeProcess
+from azureml_standins.operator import OperatorProcess
+from azureml_standins.simulator.process import SimulatorProcess
+from conftest import DRIFT_INTERVAL
+
+# Test directories are not packages: the chart tests' Helm harness is imported from its folder.
+sys.path.insert(0, str(ROOT / "tests" / "chart"))
+from builtins_proxy import BuiltinsProxy
+from chart_helpers import Helm, Release
+
+
+@pytest.fixture
+def charted(
+    kube: KubeProcess, api_client: client.ApiClient, namespace: str, sim: SimulatorProcess, tmp_path: Path
+) -> Iterator[tuple[Cluster, Release, OperatorProcess]]:
+    """The chart installed for this test's namespace (CRDs are the session's already), and the
+    operator run with the chart's ServiceAccount token, as its pod would be."""
+    release_name, ops = f"rbac-{uuid.uuid4().hex[:6]}", f"{namespace}-ops"
+    with BuiltinsProxy(kube.url, tmp_path, ca=kube.ca) as proxy:
+        release = Helm(proxy.kubeconfig).install(
+            {"watchNamespaces": [namespace], "crds": {"install": False}}, release=release_name, namespace=ops
+        )
+    account = release.one("ServiceAccount")["metadata"]["name"]
+    kubeconfig = kube.service_account_kubeconfig(ops, account, path=tmp_path / "operator-kubeconfig")
+    kube.reset_denied()
+    op = OperatorProcess(
+        kubeconfig=kubeconfig,
+        arm_endpoint=sim.base_url,
+        ca=sim.ca,
+        namespaces=[namespace],
+        drift_interval=DRIFT_INTERVAL,
+    ).start()
+    try:
+        yield Cluster(api_client, namespace, op.log_text), release, op
+    finally:
+        op.close()
+        rbac = client.RbacAuthorizationV1Api(api_client)
+        for role in release.of("ClusterRole"):
+            rbac.delete_cluster_role(role["metadata"]["name"])
+        for binding in release.of("ClusterRoleBinding"):
+            rbac.delete_cluster_role_binding(binding["metadata"]["name"])
+
+
+def refusals(kube: KubeProcess) -> list[dict[str, Any]]:
+    return list(kube.denied()["denied"])
+
+
+def test_every_example_reconciles_under_the_charts_rbac_with_nothing_refused(
+    kube: KubeProcess, charted: tuple[Cluster, Release, OperatorProcess]
+) -> None:
+    cluster, _, _ = charted
+    docs = stories.starting_manifests(ROOT / "examples")
+    for doc in docs:
+        cluster.apply(doc)
+    for doc in docs:
+        cluster.wait_ready(doc["kind"], doc["metadata"]["name"], timeout=120)
+    cluster.wait_ready("ServerlessEndpoint", "phi-ft", timeout=60)  # the FineTuneJob's own child
+    assert kube.denied()["count"] == 0, refusals(kube)
+    assert cluster.secret("phi-chat-keys") and cluster.secret("chat-online-keys")
+
+
+def test_a_verb_taken_from_the_role_is_a_condition_and_its_return_a_recovery(
+    kube: KubeProcess, api_client: client.ApiClient, charted: tuple[Cluster, Release, OperatorProcess]
+) -> None:
+    cluster, release, op = charted
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    [role] = [r for r in release.of("Role") if r["metadata"]["namespace"] == cluster.namespace]
+    name = role["metadata"]["name"]
+    full = rbac.read_namespaced_role(name, cluster.namespace)
+    trimmed = [
+        client.V1PolicyRule(
+            api_groups=r.api_groups,
+            resources=r.resources,
+            verbs=[v for v in r.verbs if not ("secrets" in r.resources and v == "create")],
+            resource_names=r.resource_names,
+        )
+        for r in full.rules
+    ]
+    wire = api_client.sanitize_for_serialization
+    rbac.patch_namespaced_role(name, cluster.namespace, {"rules": wire(trimmed)})
+
+    cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI}))
+    refused = cluster.wait_reason("ServerlessEndpoint", "phi", "KubernetesForbidden", timeout=60)
+    assert 'cannot create resource "secrets"' in ready(refused)["message"], ready(refused)
+    assert "Role or ClusterRole" in ready(refused)["message"]
+    assert op.proc is not None and op.proc.poll() is None  # still running
+    assert any(d["resource"] == "secrets" and d["verb"] == "create" for d in refusals(kube))
+
+    rbac.patch_namespaced_role(name, cluster.namespace, {"rules": wire(full.rules)})
+    cluster.wait_ready("ServerlessEndpoint", "phi", timeout=60)
+    assert cluster.secret("phi-keys")

@@ -1,7 +1,8 @@
 """The operator as the chart installs it: its ServiceAccount's token, the chart's rendered Role and
 ClusterRole, the stand-in's RBAC authorizer. Every example reconciles to Ready with not one request
-refused; and a verb taken from the Role shows in the object's condition, not as a crash, and is
-recovered from once the verb is back."""
+refused, watching one namespace (a Role there) and watching all (one ClusterRole); and a verb taken
+from the Role shows in the object's condition, not as a crash, and is recovered from once the verb
+is back."""
 
 from __future__ import annotations
 
@@ -57,6 +58,51 @@ def charted(
             rbac.delete_cluster_role(role["metadata"]["name"])
         for binding in release.of("ClusterRoleBinding"):
             rbac.delete_cluster_role_binding(binding["metadata"]["name"])
+
+
+@pytest.fixture
+def cluster_wide(sim: SimulatorProcess, tmp_path: Path) -> Iterator[tuple[Cluster, KubeProcess]]:
+    """A stand-in of its own (the operator watches every namespace there), the chart installed
+    cluster-wide (one ClusterRole), the operator run as its ServiceAccount with --all-namespaces."""
+    with KubeProcess(crds=[ROOT / "crds"], bookmark_interval=1.0) as kube:
+        with BuiltinsProxy(kube.url, tmp_path, ca=kube.ca) as proxy:
+            release = Helm(proxy.kubeconfig).install(
+                {"crds": {"install": False}}, namespace="azureml-operator"
+            )
+        assert release.of("ClusterRole") and not release.of("Role")
+        account = release.one("ServiceAccount")["metadata"]["name"]
+        kubeconfig = kube.service_account_kubeconfig(
+            "azureml-operator", account, path=tmp_path / "sa-kubeconfig"
+        )
+        api = kube.client()
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name="team-a"))
+        )
+        kube.reset_denied()
+        op = OperatorProcess(
+            kubeconfig=kubeconfig,
+            arm_endpoint=sim.base_url,
+            ca=sim.ca,
+            namespaces=[],
+            drift_interval=DRIFT_INTERVAL,
+            extra_args=["--all-namespaces"],
+        ).start()
+        try:
+            yield Cluster(api, "team-a", op.log_text), kube
+        finally:
+            op.close()
+
+
+def test_cluster_wide_the_charts_cluster_role_is_enough_too(
+    cluster_wide: tuple[Cluster, KubeProcess],
+) -> None:
+    cluster, kube = cluster_wide
+    docs = stories.starting_manifests(ROOT / "examples")
+    for doc in docs:
+        cluster.apply(doc)
+    for doc in docs:
+        cluster.wait_ready(doc["kind"], doc["metadata"]["name"], timeout=120)
+    assert kube.denied()["count"] == 0, refusals(kube)
 
 
 def refusals(kube: KubeProcess) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from azureml_standins.simulator.process import SimulatorProcess
 from conftest import DRIFT_INTERVAL
 
 # Test directories are not packages: the chart tests' Helm harness is imported from its folder.
-sys.path.insert(0, str(ROOT / "tests" / "chart"))
+sys.path.append(str(ROOT / "tests" / "chart"))
 from builtins_proxy import BuiltinsProxy
 from chart_helpers import Helm, Release
 

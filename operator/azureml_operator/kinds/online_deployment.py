@@ -42,9 +42,8 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Ownership,
     Verdict,
-    in_flight_reason,
 )
-from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step
+from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step, outcome_of
 from azureml_operator.reconcilers.lookups import Indexed, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
@@ -255,9 +254,8 @@ class OnlineDeploymentAdapter(Adapter):
             owner=o.owner,
             spec_changed_since_failure=o.spec_changed_since_last_pass,
         )
-        outcome = OUTCOMES[result.action]
-        if result.action is Action.WAIT:
-            outcome = replace(outcome, reason=in_flight_reason(o.observed.provisioning_state))
+        state = o.observed.provisioning_state if o.observed else None
+        outcome = outcome_of(OUTCOMES, STEPS, result.action, state)
         fields: dict[str, Any] = {}
         if result.action is not Action.CONFLICT and o.observed is not None:
             endpoint, deployment = o.refs.get(ENDPOINT_REF), o.observed.name

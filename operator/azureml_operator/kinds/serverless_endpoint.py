@@ -39,11 +39,10 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Ownership,
     Verdict,
-    in_flight_reason,
     same_model,
 )
 from azureml_operator.reconcilers.context import Context
-from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step
+from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step, outcome_of
 from azureml_operator.reconcilers.lookups import Indexed, workspace_mismatch
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.secrets import keys_secret_name, publish_secret
@@ -263,9 +262,8 @@ class ServerlessEndpointAdapter(Adapter):
             owner=o.owner,
             spec_changed_since_failure=o.spec_changed_since_last_pass,
         )
-        outcome = OUTCOMES[result.action]
-        if result.action is Action.WAIT:
-            outcome = replace(outcome, reason=in_flight_reason(o.observed.provisioning_state))
+        state = o.observed.provisioning_state if o.observed else None
+        outcome = outcome_of(OUTCOMES, STEPS, result.action, state)
         fields = {} if result.action is Action.CONFLICT else status_fields(o.observed, o.desired.model_id)
         return Decision(result.action, result.message, outcome, fields)
 

@@ -5,12 +5,19 @@ plan asks these first and decides the rest (what "settled" means for it) itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from azureml_operator.azure.client import is_in_progress
-from azureml_operator.reconcilers.common import Ownership, azure_reports, has_failed, not_ours
+from azureml_operator.reconcilers.adapters import Outcome
+from azureml_operator.reconcilers.common import (
+    Ownership,
+    azure_reports,
+    has_failed,
+    in_flight_reason,
+    not_ours,
+)
 
 
 class Step(Enum):
@@ -66,3 +73,14 @@ def next_step(facts: Facts, *, creating: str, spec_changed_since_failure: bool) 
         why = "; ".join(facts.changes) if facts.changes else "retrying the failed provisioning"
         return Next(Step.UPDATE, f"updating {facts.what}: {why}")
     return Next(Step.SETTLED, "")
+
+
+def outcome_of[A: Enum](
+    outcomes: Mapping[A, Outcome], steps: Mapping[Step, A], action: A, provisioning_state: str | None
+) -> Outcome:
+    """The kind's outcome for its action; while Azure runs an operation (the kind's action for
+    Step.WAIT), its reason says which: Creating, Deleting, else Updating."""
+    outcome = outcomes[action]
+    if action is steps[Step.WAIT]:
+        return replace(outcome, reason=in_flight_reason(provisioning_state))
+    return outcome

@@ -42,6 +42,7 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Ownership,
     Verdict,
+    merged_tags,
 )
 from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step, outcome_of
 from azureml_operator.reconcilers.lookups import Indexed, ref_name
@@ -230,7 +231,7 @@ class OnlineDeploymentAdapter(Adapter):
         return f"{endpoint}/{online.DEPLOYMENTS}/{spec.deployment_name or obj.name}"
 
     def describe(self, name: str) -> str:
-        endpoint, _, deployment = name.partition(f"/{online.DEPLOYMENTS}/")
+        endpoint, deployment = _split(name)
         return f"online deployment {deployment} of endpoint {endpoint}"
 
     def workspace_of(self, spec: OnlineDeploymentSpec, refs: Refs) -> str | None:
@@ -312,7 +313,7 @@ class OnlineDeploymentAdapter(Adapter):
         desired: DesiredOnlineDeployment,
         observed: ObservedOnlineDeployment,
     ) -> None:
-        await api.begin_put(*_split(name), replace(desired, tags={**observed.tags, **desired.tags}))
+        await api.begin_put(*_split(name), merged_tags(desired, observed))
 
     async def delete(self, api: online.OnlineDeployments, name: str) -> None:
         await api.begin_delete(*_split(name))

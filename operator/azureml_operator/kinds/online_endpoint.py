@@ -40,6 +40,7 @@ from azureml_operator.reconcilers.common import (
     Finality,
     Ownership,
     Verdict,
+    merged_tags,
 )
 from azureml_operator.reconcilers.context import Context
 from azureml_operator.reconcilers.lifecycle import Facts, Step, next_step, outcome_of
@@ -303,9 +304,7 @@ class OnlineEndpointAdapter(Adapter):
     async def update(
         self, api: online.OnlineEndpoints, name: str, desired: Intent, observed: ObservedOnlineEndpoint
     ) -> None:
-        # Others' tags stay: a PUT replaces the whole tag set.
-        send = desired.to_send(desired.maps(observed))
-        await api.begin_put(name, replace(send, tags={**observed.tags, **send.tags}))
+        await api.begin_put(name, merged_tags(desired.to_send(desired.maps(observed)), observed))
 
     async def publish(
         self, ctx: Context, api: online.OnlineEndpoints, o: Observation, verdict: Verdict

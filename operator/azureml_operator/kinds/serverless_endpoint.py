@@ -39,6 +39,7 @@ from azureml_operator.reconcilers.common import (
     WAIT_DEPENDENCY,
     Ownership,
     Verdict,
+    merged_tags,
     same_model,
 )
 from azureml_operator.reconcilers.context import Context
@@ -83,13 +84,6 @@ def drift(want: DesiredServerless, have: ObservedServerless) -> list[str]:
         if have.tags.get(tag) != value:
             changes.append(f"tag {tag}")
     return changes
-
-
-def merged_tags(want: DesiredServerless, have: ObservedServerless | None) -> DesiredServerless:
-    """Keep tags someone else put on the endpoint: a PUT replaces the whole tag set."""
-    if have is None or not have.tags:
-        return want
-    return replace(want, tags={**have.tags, **want.tags})
 
 
 class Action(Enum):

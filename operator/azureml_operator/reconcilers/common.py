@@ -5,9 +5,10 @@ resource, retry back-off, and the verdict a reconcile pass ends with.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from azureml_operator.api.common import GROUP
 from azureml_operator.azure.client import OWNER_UID_TAG
@@ -90,6 +91,22 @@ def not_ours(what: str, where: str, alternative: str = "") -> str:
         f"{what} already exists in {where} and was not created by this object; annotate it with "
         f'{ADOPT_ANNOTATION}: "true" to take it over{alternative}'
     )
+
+
+class Tagged(Protocol):
+    """A desired or observed Azure resource: a dataclass with its tags."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+
+
+def merged_tags[T: Tagged](want: T, have: Tagged | None) -> T:
+    """Keep tags someone else put on the resource: a PUT replaces the whole tag set."""
+    if have is None or not have.tags:
+        return want
+    return replace(want, tags={**have.tags, **want.tags})
 
 
 def has_failed(provisioning_state: str | None) -> bool:

@@ -33,6 +33,7 @@ class _CustomObjectMeta(TypedDict, total=False):
     name: str
     namespace: str  # absent on cluster-scoped objects
     uid: str
+    resourceVersion: str
     ownerReferences: list[dict[str, Any]]
     deletionTimestamp: str
 
@@ -284,25 +285,30 @@ class KubeApi:
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
-    ) -> None:
-        """Merge `fields` into the object's status. With `uid`, the write is for that object only:
-        the API server refuses it if the name now belongs to a newer object."""
+    ) -> str | None:
+        """Merge `fields` into the object's status; the object's resourceVersion after the write. With
+        `uid`, the write is for that object only: the API server refuses it if the name now belongs
+        to a newer object."""
         body: dict[str, Any] = {"status": fields}
         if uid:
             body["metadata"] = {"uid": uid}
 
-        def patch() -> None:
+        def patch() -> str | None:
             try:
-                self._custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, plural, name, body
+                written = cast(
+                    _CustomObject,
+                    self._custom.patch_namespaced_custom_object_status(
+                        GROUP, VERSION, namespace, plural, name, body
+                    ),
                 )
             except ApiException as err:
                 # 404: deleted; 409 (422 on some servers): the uid precondition, a newer object.
                 if uid and err.status in (404, 409, 422):
                     raise ObjectGone(f"{plural} {namespace}/{name} (uid {uid}) is gone") from None
                 raise refusal(f"patching the status of {plural} {namespace}/{name}", err) from None
+            return (written.get("metadata") or {}).get("resourceVersion")
 
-        await asyncio.to_thread(patch)
+        return await asyncio.to_thread(patch)
 
     async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
         """The uid of the object of that name now, or None if there is none."""

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -44,6 +45,9 @@ from azureml_operator.settings import Settings
 FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
 INDEX_PREFIX = "objects_"
+# How long a pass waits for the watch to deliver the loop's own last status write. Past it the pass
+# runs on what it has (the watch may be reconnecting), as it would without the wait.
+CATCH_UP_SECONDS = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +61,35 @@ class Schedule:
     seen: tuple[Any, ...] = ()
     # Was the object Ready before (when this operator first saw it, or since)? Its first Ready is timed.
     ready_before: bool | None = None
+    # The resourceVersion of the loop's last status write, and the versions the watch delivered
+    # lately. kopf's body is as new as the last watch event: a pass that ran on a body from before
+    # the previous pass's write would miss what that pass recorded (the ARM id recorded before a
+    # creation, which makes the resource found next ours) and diff its status against old values.
+    written: str | None = None
+    delivered: deque[str] = field(default_factory=lambda: deque(maxlen=32))
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def saw(self, body: Mapping[str, Any]) -> None:
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if version:
+            self.delivered.append(version)
+            if version == self.written:
+                self.caught_up.set()
+
+    def wrote(self, version: str | None) -> None:
+        self.written = version
+        self.caught_up.clear()
+        if version is None or version in self.delivered:
+            self.caught_up.set()
+
+    async def catch_up(self, body: Mapping[str, Any], stop: asyncio.Future[Any]) -> None:
+        """Wait until the body is at least as new as the loop's own last write."""
+        self.saw(body)
+        if self.written is None or self.caught_up.is_set():
+            return
+        seen = asyncio.ensure_future(self.caught_up.wait())
+        await asyncio.wait({seen, stop}, timeout=CATCH_UP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        seen.cancel()
 
 
 @dataclass
@@ -131,18 +164,21 @@ def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
 
 async def write_status(
     state: OperatorState, adapter: Adapter, body: Mapping[str, Any], verdict: Verdict
-) -> None:
-    """Write what changed of the status (for this uid only) and post the Events it calls for."""
+) -> str | None:
+    """Write what changed of the status (for this uid only) and post the Events it calls for; the
+    resourceVersion written, if anything was."""
     assert state.kube is not None
     obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
     patch, events = next_status(body.get("status"), verdict, obj.generation, model=adapter.info.status_model)
+    version = None
     if patch:
         try:
-            await state.kube.patch_status(obj.plural, obj.namespace, obj.name, patch, obj.uid)
+            version = await state.kube.patch_status(obj.plural, obj.namespace, obj.name, patch, obj.uid)
         except Exception as err:  # gone or replaced meanwhile: the next pass, if any, tells
             log.info("status not written: %s", err, extra=ref_of(obj))
-            return
+            return None
     post(body, events)
+    return version
 
 
 def count(kind: str, obj: Obj, verdict: Verdict, schedule: Schedule, trigger: str, took: float) -> None:
@@ -188,6 +224,9 @@ async def run_loop(
                 # for the index (kopf stops this loop if it is this object that is gone).
                 await asyncio.wait({stop}, timeout=0.5)
                 continue
+            await schedule.catch_up(body, stop)
+            if stopped:
+                return
             schedule.wake.clear()
             schedule.seen = relevant(body)
             if schedule.ready_before is None:
@@ -209,7 +248,8 @@ async def run_loop(
                     verdict = unexpected(err, obj, "reconcile", schedule.attempt)
                 if stopped:
                     return
-                await write_status(state, adapter, body, verdict)
+                if (written := await write_status(state, adapter, body, verdict)) is not None:
+                    schedule.wrote(written)
             count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
             if verdict.progressed:
                 schedule.attempt = 0
@@ -245,8 +285,10 @@ async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) 
     state: OperatorState = memo.state
     uid = str(body.get("metadata", {}).get("uid", ""))
     schedule = state.schedules.get(uid)
-    if schedule is not None and schedule.seen and relevant(body) != schedule.seen:
-        wake(schedule)
+    if schedule is not None:
+        schedule.saw(body)
+        if schedule.seen and relevant(body) != schedule.seen:
+            wake(schedule)
     condition = conditions.get((body.get("status") or {}).get("conditions")) or {}
     ready = (condition.get("status"), condition.get("reason"))
     before = state.readiness.get(uid, ready)

@@ -572,9 +572,10 @@ class FakeKube:
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
-    ) -> None:
+    ) -> str | None:
         self._record("patch_status", plural, namespace, name, dict(fields), uid)
         self.patches.append(StatusPatch(plural, namespace, name, dict(fields), uid))
+        return str(len(self.patches))
 
     async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
         self._record("object_uid", plural, namespace, name)

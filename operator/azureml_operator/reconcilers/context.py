@@ -63,7 +63,9 @@ class Kube(Protocol):
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
-    ) -> None: ...
+    ) -> str | None:
+        """Merge `fields` into the object's status; the resourceVersion written, where known."""
+        ...
 
     async def object_uid(self, plural: str, namespace: str, name: str) -> str | None: ...
 

@@ -32,10 +32,17 @@ class Settings:
     dev_credential: bool = False  # the operator's own identity is a static token (simulator only)
     log_level: str = "INFO"
     log_format: str = "text"
+    cluster_wide_claims: bool = False
 
     @property
     def operator_credential_kind(self) -> str:
         return "static" if self.dev_credential else "operator"
+
+    @property
+    def lists_cluster(self) -> bool:
+        """May the operator list its kinds in every namespace? Watching them all, yes; scoped to its
+        namespaces, only when told it is allowed to: it then never reads outside them otherwise."""
+        return self.all_namespaces or self.cluster_wide_claims
 
 
 class SettingsError(ValueError):
@@ -86,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         action="store_true",
         default=None,
         help=f"watch every namespace (env {ENV_PREFIX}ALL_NAMESPACES=true)",
+    )
+    parser.add_argument(
+        "--cluster-wide-claims",
+        action="store_true",
+        default=(default("CLUSTER_WIDE_CLAIMS") or "").lower() in ("1", "true", "yes"),
+        help="with --namespace: list this operator's kinds (never Secrets) in every namespace, to "
+        "prove that no other namespace's object manages what an adoption or a read by id would "
+        f"touch (env {ENV_PREFIX}CLUSTER_WIDE_CLAIMS=true); without it both are refused",
     )
     parser.add_argument(
         "--default-workspace",
@@ -195,6 +210,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         if getattr(args, "verbose", False)
         else _one_of("log level", args.log_level, LEVELS),
         log_format=_one_of("log format", args.log_format, FORMATS),
+        cluster_wide_claims=bool(args.cluster_wide_claims),
     )
 
 

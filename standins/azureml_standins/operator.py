@@ -39,6 +39,7 @@ class OperatorProcess:
         drift_interval: float = 600.0,
         default_workspace: str | None = DEFAULT_WORKSPACE_PATH,
         metrics_port: int = 0,
+        cluster_wide_claims: bool = True,
         extra_args: list[str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
@@ -52,6 +53,8 @@ class OperatorProcess:
             self.args += ["--namespace", ns]
         if default_workspace:
             self.args += ["--default-workspace", default_workspace]
+        if cluster_wide_claims:  # what tests and the demo use; the chart grants it only when asked
+            self.args.append("--cluster-wide-claims")
         self.args += extra_args or []
         self.env = {k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"}
         self.env["KUBECONFIG"] = str(kubeconfig)

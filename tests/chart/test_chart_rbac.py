@@ -67,7 +67,8 @@ def test_watching_every_namespace_is_one_cluster_role(helm: Helm) -> None:
 def test_named_namespaces_get_a_role_each_and_the_cluster_keeps_only_reads(helm: Helm) -> None:
     release = helm.install({"watchNamespaces": ["team-a", "team-b"]})
     cluster_role = release.one("ClusterRole")
-    assert rules(cluster_role) == [CRD_SCAN, NAMESPACE_OBSERVER, CLAIMS]
+    assert rules(cluster_role) == [CRD_SCAN, NAMESPACE_OBSERVER]
+    assert "--cluster-wide-claims" not in release.container["args"]
     bound_to_the_operator(release, release.one("ClusterRoleBinding"), cluster_role)
     roles = {r["metadata"]["namespace"]: r for r in release.of("Role")}
     bindings = {b["metadata"]["namespace"]: b for b in release.of("RoleBinding")}
@@ -80,9 +81,10 @@ def test_named_namespaces_get_a_role_each_and_the_cluster_keeps_only_reads(helm:
         assert set(verbs) <= {"get", "list", "watch"} and "secrets" not in resources
 
 
-def test_cluster_wide_claims_can_be_turned_off(helm: Helm) -> None:
-    release = helm.install({"watchNamespaces": ["team-a"], "rbac": {"clusterWideClaims": False}})
-    assert rules(release.one("ClusterRole")) == [CRD_SCAN, NAMESPACE_OBSERVER]
+def test_cluster_wide_claims_are_granted_and_used_only_when_asked_for(helm: Helm) -> None:
+    release = helm.install({"watchNamespaces": ["team-a"], "rbac": {"clusterWideClaims": True}})
+    assert rules(release.one("ClusterRole")) == [CRD_SCAN, NAMESPACE_OBSERVER, CLAIMS]
+    assert "--cluster-wide-claims" in release.container["args"]
 
 
 def test_rbac_create_false_renders_none(helm: Helm) -> None:
@@ -133,10 +135,26 @@ def _allowed(
     return all(any(g == group and r in rs and verb in vs for g, rs, vs in role_rules) for r in resources)
 
 
-@pytest.mark.parametrize("namespaced", [False, True], ids=["all-namespaces", "named-namespaces"])
-def test_the_rules_allow_every_call_kubeapi_makes(helm: Helm, namespaced: bool) -> None:
-    release = helm.install({"watchNamespaces": ["team-a"]} if namespaced else None)
+# Made only by an operator that may list its kinds in every namespace (kubeapi.claims).
+CLUSTER_WIDE_ONLY = {"list_cluster_custom_object"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        None,
+        {"watchNamespaces": ["team-a"]},
+        {"watchNamespaces": ["team-a"], "rbac": {"clusterWideClaims": True}},
+    ],
+    ids=["all-namespaces", "named-namespaces", "named-namespaces-cluster-wide-claims"],
+)
+def test_the_rules_allow_every_call_kubeapi_makes(helm: Helm, values: dict[str, Any] | None) -> None:
+    release = helm.install(values)
+    args = release.container["args"]
     cluster = rules(release.one("ClusterRole"))
-    where = rules(release.one("Role")) if namespaced else cluster
+    where = rules(release.one("Role")) if values else cluster
+    lists_cluster = "--all-namespaces" in args or "--cluster-wide-claims" in args
     for method, (group, resource, verb, scope) in CLIENT_CALLS.items():
+        if method in CLUSTER_WIDE_ONLY and not lists_cluster:
+            continue  # the operator, told so by its flags, never makes the call
         assert _allowed(cluster if scope == "cluster" else where, group, resource, verb), method

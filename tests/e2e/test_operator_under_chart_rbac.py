@@ -48,6 +48,8 @@ def charted(
         ca=sim.ca,
         namespaces=[namespace],
         drift_interval=DRIFT_INTERVAL,
+        # As the chart's Deployment runs it: scoped to its namespaces, listing nothing outside them.
+        cluster_wide_claims="--cluster-wide-claims" in release.container["args"],
     ).start()
     try:
         yield Cluster(api_client, namespace, op.log_text), release, op

@@ -239,3 +239,54 @@ def test_a_shutdown_during_a_pass_is_prompt_and_writes_nothing_false(
     assert took < 6, f"shutdown took {took:.1f} s\n{op.log_text()[-3000:]}"
     status = (cluster.get(KIND, "phi") or {}).get("status") or {}
     assert "RuntimeError" not in str(status) and "unexpected" not in str(status), status
+
+
+def workspace(name: str, **spec: Any) -> dict[str, Any]:
+    return manifest(
+        "Workspace",
+        name,
+        {"subscriptionId": SUB, "resourceGroup": "rg-sim", "workspaceName": "ws-sim", **spec},
+    )
+
+
+def test_a_reference_to_another_namespace_is_refused_and_nothing_reaches_azure(
+    tenants: tuple[Cluster, Cluster], sim: SimulatorProcess
+) -> None:
+    a, b = tenants
+    b.apply(workspace("shared"))
+    b.wait_ready("Workspace", "shared")
+    before = writes(sim.admin("GET", "stats"), "serverlessEndpoints")
+
+    a.apply(
+        manifest(KIND, "phi", {"modelId": PHI, "workspaceRef": {"name": "shared", "namespace": b.namespace}})
+    )
+    message = ready(a.wait_reason(KIND, "phi", "InvalidSpec"))["message"]
+    assert f"spec.workspaceRef names namespace {b.namespace}" in message and a.namespace in message
+    # Naming its own namespace is no reference elsewhere.
+    a.apply(workspace("own"))
+    a.apply(
+        manifest(
+            KIND, "phi-own", {"modelId": PHI_35, "workspaceRef": {"name": "own", "namespace": a.namespace}}
+        )
+    )
+    a.wait_ready(KIND, "phi-own")
+    assert writes(sim.admin("GET", "stats"), "serverlessEndpoints") == before + 1
+    assert ready(a.get(KIND, "phi"))["reason"] == "InvalidSpec"
+
+
+def test_a_credential_secret_is_read_only_from_the_workspaces_own_namespace(
+    tenants: tuple[Cluster, Cluster], api_client: client.ApiClient
+) -> None:
+    a, b = tenants
+    core = client.CoreV1Api(api_client)
+    data = {"clientId": "c", "clientSecret": "s", "tenantId": "t"}
+    core.create_namespaced_secret(b.namespace, {"metadata": {"name": "sp"}, "stringData": data})
+
+    a.apply(workspace("by-name", credential={"secretRef": {"name": "sp"}}))
+    message = ready(a.wait_reason("Workspace", "by-name", "InvalidSpec"))["message"]
+    assert f"does not exist in namespace {a.namespace}" in message
+    a.apply(workspace("by-namespace", credential={"secretRef": {"name": "sp", "namespace": b.namespace}}))
+    message = ready(a.wait_reason("Workspace", "by-namespace", "InvalidSpec"))["message"]
+    assert f"spec.credential.secretRef names namespace {b.namespace}" in message
+    # b's Secret was never taken into use (a Secret in use carries the operator's finalizer).
+    assert not core.read_namespaced_secret("sp", b.namespace).metadata.finalizers

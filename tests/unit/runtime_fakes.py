@@ -780,7 +780,10 @@ class Harness:
     journal: Journal = field(default_factory=list)
     settings: Settings = field(
         default_factory=lambda: Settings(
-            namespaces=(NAMESPACE,), default_workspace=DEFAULT_TARGET, dev_credential=True
+            namespaces=(NAMESPACE,),
+            default_workspace=DEFAULT_TARGET,
+            dev_credential=True,
+            cluster_wide_claims=True,
         )
     )
     cluster: list[dict[str, Any]] = field(default_factory=list)

@@ -4,6 +4,8 @@ names a stranger's resource does not make it ours."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from runtime_fakes import (
     DEFAULT_TARGET,
     LLAMA,
@@ -184,6 +186,14 @@ async def test_when_the_cluster_cannot_be_asked_nothing_is_adopted() -> None:
     verdict = await h.reconcile(endpoint("llama", annotations=adopt()))
     assert verdict.reason is Reason.CONFLICT
     assert h.endpoints.writes() == []
+
+
+async def test_scoped_to_its_namespaces_it_adopts_nothing_and_never_asks_the_cluster() -> None:
+    h = Harness(settings=replace(Harness().settings, cluster_wide_claims=False))
+    h.endpoints.add("llama", LLAMA)
+    verdict = await h.reconcile(endpoint("llama", annotations=adopt()))
+    assert verdict.reason is Reason.CONFLICT and "--cluster-wide-claims" in verdict.message
+    assert h.kube_calls("claims") == [] and h.endpoints.writes() == []
 
 
 async def test_an_untagged_endpoint_without_the_annotation_is_a_conflict_and_nothing_is_written() -> None:

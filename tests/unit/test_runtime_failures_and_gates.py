@@ -137,6 +137,17 @@ async def test_a_missing_workspace_is_waited_for_without_any_azure_call() -> Non
     assert h.journal == []
 
 
+async def test_a_reference_to_another_namespace_is_refused_before_anything_is_read() -> None:
+    h = Harness()
+    h.add(workspace("ws", namespace="team-b"))
+    verdict = await h.reconcile(
+        endpoint("llama", spec={"workspaceRef": {"name": "ws", "namespace": "team-b"}})
+    )
+    assert (verdict.status, verdict.reason) == ("False", Reason.INVALID_SPEC)
+    assert "spec.workspaceRef names namespace team-b" in verdict.message and NAMESPACE in verdict.message
+    assert h.journal == []
+
+
 async def test_a_workspace_with_an_invalid_spec_is_an_invalid_spec_of_its_users() -> None:
     h = Harness()
     h.add(workspace("ws", spec={"subscriptionId": "not-a-guid"}))

@@ -5,6 +5,7 @@ ServerlessEndpoint, and cancels or leaves a running job on deletion. A Serverles
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from runtime_fakes import (
@@ -23,6 +24,7 @@ from azureml_operator.azure.client import ModelSource
 from azureml_operator.conditions import Reason
 from azureml_operator.kinds.finetune_job import job_name
 from azureml_operator.reconcilers.common import Finality
+from azureml_operator.reconcilers.context import KubeForbidden
 from azureml_operator.reconcilers.status import next_status
 
 FT = finetune_job()
@@ -270,12 +272,25 @@ async def test_this_namespaces_own_or_nobodys_data_asset_may_be_named_by_id() ->
     assert h.jobs.submitted[NAME].training_data == "azureml:chat:1"
 
 
-async def test_without_leave_to_list_the_cluster_the_served_namespaces_still_count() -> None:
+async def test_without_leave_to_list_the_cluster_a_read_by_id_is_refused() -> None:
     h = Harness()
-    h.kube.claims_error = RuntimeError("403 Forbidden")
+    h.kube.claims_error = KubeForbidden('cannot list resource "dataassets" at the cluster scope')
     h.add(data_asset("chat", namespace="team-b", status=ready_status(azureResourceId=DATA_ID)))
     verdict = await h.reconcile(by_asset_id())
     assert verdict.reason is Reason.INVALID_SPEC and "team-b/chat" in verdict.message
     h.cluster.clear()
+    refused = await h.reconcile(by_asset_id())
+    assert refused.reason is Reason.INVALID_SPEC and "may not list dataassets" in refused.message
+    assert "begin_create" not in h.jobs.methods()
+
+
+async def test_scoped_to_its_namespaces_the_operator_never_lists_the_cluster() -> None:
+    """Without --cluster-wide-claims, a read by id that no served object vouches for is refused, and
+    the cluster is not even asked; one of this namespace's own DataAssets still may be named."""
+    h = Harness(settings=replace(Harness().settings, cluster_wide_claims=False))
+    refused = await h.reconcile(by_asset_id())
+    assert refused.reason is Reason.INVALID_SPEC and "--cluster-wide-claims" in refused.message
+    h.add(data_asset("chat", status=ready_status(azureResourceId=DATA_ID)))
     allowed = await h.reconcile(by_asset_id())
     assert allowed.reason is Reason.CREATING
+    assert not [c for c in h.journal if c.who == "kube" and c.method == "claims"]

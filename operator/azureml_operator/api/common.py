@@ -17,6 +17,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # Registry model ids without a version: serverless endpoints and subscriptions always use the latest.
 UNVERSIONED_MODEL_ID = r"^azureml://registries/[a-zA-Z0-9][a-zA-Z0-9._-]*/models/[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 
@@ -62,6 +63,9 @@ class LocalObjectReference(ApiModel):
 
     name: Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
     """Name of the object, in this object's namespace."""
+    namespace: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)] | None = None
+    """Only ever this object's own namespace: objects use no other namespace's Workspaces,
+    credentials or endpoints, and a reference to another namespace is refused (InvalidSpec)."""
 
 
 class Condition(ApiModel):

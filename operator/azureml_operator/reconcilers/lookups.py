@@ -54,6 +54,25 @@ def ref_name(spec: Mapping[str, Any], path: str) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def foreign_reference(spec: Any, namespace: str, path: str = "spec") -> str | None:
+    """The first reference in the spec (any `...Ref` with a `namespace`) to another namespace, as
+    `spec.<field>` and that namespace; None when every reference stays in `namespace`."""
+    if isinstance(spec, Mapping):
+        for key, value in spec.items():
+            where = f"{path}.{key}"
+            if key.endswith("Ref") and isinstance(value, Mapping):
+                theirs = value.get("namespace")
+                if isinstance(theirs, str) and theirs != namespace:
+                    return f"{where} names namespace {theirs}"
+            if (found := foreign_reference(value, namespace, where)) is not None:
+                return found
+    elif isinstance(spec, list):
+        for i, item in enumerate(spec):
+            if (found := foreign_reference(item, namespace, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
 def workspace_mismatch(entry: Indexed, obj_kind: str, obj_spec: Mapping[str, Any], field: str) -> str | None:
     """Why `entry`, which an `obj_kind` object names in `spec.<field>`, cannot serve it: it belongs to
     another workspace (a subscription, a data asset and a registered model are per workspace)."""

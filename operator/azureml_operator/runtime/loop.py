@@ -8,7 +8,6 @@ wait -> release. A failure that only a person can fix keeps the finalizer and sa
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from azureml_operator import conditions
@@ -33,8 +32,8 @@ from azureml_operator.reconcilers.common import (
     ownership,
     policy_of,
 )
-from azureml_operator.reconcilers.context import Context, ObjectGone
-from azureml_operator.reconcilers.lookups import ref_name
+from azureml_operator.reconcilers.context import Context, KubeForbidden, ObjectGone
+from azureml_operator.reconcilers.lookups import foreign_reference, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.runtime import workspaces
 from azureml_operator.runtime.workspaces import Blocked
@@ -57,6 +56,12 @@ async def reconcile(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> V
             Reason.RECONCILE_SKIPPED,
             f"{POLICY_ANNOTATION} is skip: the operator does not touch Azure for this object",
         )
+    if (elsewhere := foreign_reference(obj.spec, obj.namespace)) is not None:
+        return Verdict.not_ready(
+            Reason.INVALID_SPEC,
+            f"{elsewhere}: objects use only their own namespace's Workspaces, credentials and "
+            f"endpoints; refer to one in {obj.namespace}",
+        )
     try:
         spec = adapter.info.parse_spec(obj.spec)
         return await _reconcile(adapter, obj, spec, ctx, attempt)
@@ -70,6 +75,9 @@ async def reconcile(adapter: Adapter, obj: Obj, ctx: Context, attempt: int) -> V
         verdict = Verdict.unknown(Reason.DELETING, str(gone))
         verdict.keep_status = True
         return verdict
+
+
+CLUSTER_CLAIMS_HINT = "--cluster-wide-claims, the chart's rbac.clusterWideClaims, lets it look"
 
 
 async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attempt: int) -> Verdict:
@@ -162,19 +170,36 @@ async def foreign_read(
 ) -> str | None:
     """Why the creation must not read what it names (another namespace's object owns it), or None.
     Owners are looked for in the index (every namespace this operator serves) and, since only a
-    creation asks, in the whole cluster where the operator may list it."""
+    creation asks, in the whole cluster where the operator may list it. An operator scoped to its
+    namespaces without that leave reads by id only what one of its own objects vouches for."""
     for read in adapter.reads(spec):
         arm_id = target.child_id(read.collection, read.name)
         owners = {(c.namespace, c.name) for c in ctx.lookups.claims(arm_id) if c.kind == read.kind}
-        with contextlib.suppress(Exception):  # a namespaced install may not list the cluster
-            owners |= {(ns, name) for ns, name, _ in await ctx.kube.claims(read.plural, arm_id)}
-        others = sorted(f"{ns}/{name}" for ns, name in owners if ns != obj.namespace)
-        if others:
+        if ctx.settings.lists_cluster and not foreign(owners, obj.namespace):
+            try:
+                owners |= {(ns, name) for ns, name, _ in await ctx.kube.claims(read.plural, arm_id)}
+            except KubeForbidden:
+                return (
+                    f"spec.{read.field} names a {read.kind} resource by id, and the operator may not "
+                    f"list {read.plural} in every namespace to check who manages it: name a "
+                    f"{read.kind} of this namespace instead ({CLUSTER_CLAIMS_HINT})"
+                )
+        if others := foreign(owners, obj.namespace):
             return (
                 f"spec.{read.field} names what {read.kind} {others[0]} of another namespace manages; "
                 f"objects use only their own namespace's: create a {read.kind} here"
             )
+        if not ctx.settings.lists_cluster and not owners:
+            return (
+                f"spec.{read.field} names a {read.kind} resource by id; an operator scoped to its "
+                "namespaces cannot tell whether another namespace's object manages it "
+                f"({CLUSTER_CLAIMS_HINT}): name a {read.kind} of this namespace instead"
+            )
     return None
+
+
+def foreign(owners: set[tuple[str, str]], namespace: str) -> list[str]:
+    return sorted(f"{ns}/{name}" for ns, name in owners if ns != namespace)
 
 
 def waiting(unmet: Unmet, attempt: int) -> Verdict:
@@ -291,11 +316,16 @@ async def claim_on(
             if not alive:
                 others.pop()
     if adopt and not others and tagged_uid != obj.uid:
-        try:
-            found = await ctx.kube.claims(adapter.info.plural, observed.id)
-        except Exception:  # cannot tell who else claims it: adopt nothing
-            found = [("?", "an object the operator may not list", "?")]
-        others = [f"{adapter.info.kind} {ns}/{name}" for ns, name, uid in found if uid != obj.uid]
+        # Who else claims it, in every namespace; where the operator cannot look, adopt nothing.
+        found = [("", f"perhaps an object outside the operator's namespaces ({CLUSTER_CLAIMS_HINT})", "")]
+        if ctx.settings.lists_cluster:
+            try:
+                found = await ctx.kube.claims(adapter.info.plural, observed.id)
+            except Exception:
+                found = [("", f"perhaps an object the operator may not list ({CLUSTER_CLAIMS_HINT})", "")]
+        others = [
+            f"{adapter.info.kind} {ns}/{name}" if ns else name for ns, name, uid in found if uid != obj.uid
+        ]
     owner = ownership(
         observed_id=observed.id,
         observed_tags=tags,
@@ -316,6 +346,8 @@ async def tagged_owner_alive(adapter: Adapter, tags: dict[str, str], uid: str, c
     namespace, _, name = tags.get(OWNER_TAG, "").partition("/")
     if not namespace or not name:
         return True
+    if not ctx.settings.lists_cluster and namespace not in ctx.settings.namespaces:
+        return True  # not a namespace it may read: it cannot tell
     try:
         return await ctx.kube.object_uid(adapter.info.plural, namespace, name) == uid
     except Exception:  # cannot tell: assume it is alive and adopt nothing

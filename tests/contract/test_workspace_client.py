@@ -356,3 +356,17 @@ async def test_slow_calls_run_in_parallel(client: Connection, sim: SimulatorProc
     results = await asyncio.gather(*(client.get_workspace() for _ in range(4)))
     assert [r.location for r in results] == ["eastus2"] * 4
     assert time.monotonic() - started < 1.5  # serialised, they would take at least 2 s
+
+
+async def test_one_credential_pipeline_keeps_a_connection_for_every_thread(
+    make_pool: PoolMaker, sim: SimulatorProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """All workspaces of a credential share its one connection pool: with more threads than
+    requests' default of ten, none may open a connection the pool then drops."""
+    pool = make_pool(concurrency=16)
+    conns = [await pool.get(WorkspaceTarget(SUB, "rg-sim", f"ws-{i}"), STATIC) for i in range(16)]
+    assert len({id(c.rest) for c in conns}) == 1
+    fault(sim, method="GET", resourceType="serverlessEndpoints", latencyMs=300, count=32)
+    for _ in range(2):  # the second round reuses what the first opened
+        await asyncio.gather(*(ServerlessEndpoints(c).get("phi") for c in conns), return_exceptions=True)
+    assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]

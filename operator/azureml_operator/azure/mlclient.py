@@ -39,8 +39,12 @@ from azure.core import PipelineClient
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import policies
+from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
+from requests import Session
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from azureml_operator import __version__, metrics
 from azureml_operator.azure import telemetry
@@ -63,13 +67,20 @@ T = TypeVar("T")
 class ArmRest:
     """Plain ARM requests with one credential: JSON in, JSON out, ARM errors raised as azure-core
     exceptions (so `classify` treats them exactly like the SDK's). One per credential: its pipeline
-    (and the connection pool under it) serves every workspace that credential reaches."""
+    (and the connection pool under it) serves every workspace that credential reaches, so the pool
+    keeps `connections` open (one per thread that may call at once; requests' default is 10, and a
+    thread finding none idle would open, and then drop, one of its own)."""
 
-    def __init__(self, arm_endpoint: str, credential: TokenCredential) -> None:
+    def __init__(self, arm_endpoint: str, credential: TokenCredential, *, connections: int = 10) -> None:
         self.base = normalise_base(arm_endpoint)
         scope = f"{self.base}.default"
+        session = Session()
+        # What azure-core's own session would mount (no urllib3 retries), with the pool sized.
+        no_retries = Retry(total=False, redirect=False, raise_on_status=False)
+        session.mount("https://", HTTPAdapter(pool_maxsize=max(connections, 10), max_retries=no_retries))
         self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
             base_url=self.base,
+            transport=RequestsTransport(session=session, session_owner=True),
             policies=[
                 policies.RequestIdPolicy(),
                 policies.HeadersPolicy({"Accept": "application/json"}),
@@ -114,12 +125,13 @@ class CredentialSession:
         arm_endpoint: str,
         limiter: ArmRateLimiter,
         executor: Executor,
+        connections: int = 10,
     ) -> None:
         self.credential = credential
         self.arm_endpoint = arm_endpoint
         self.limiter = limiter
         self.executor = executor
-        self.rest = ArmRest(arm_endpoint, credential)
+        self.rest = ArmRest(arm_endpoint, credential, connections=connections)
         self._ml: OrderedDict[WorkspaceTarget, MLClient] = OrderedDict()
         self._ml_lock = threading.Lock()
 

@@ -37,6 +37,7 @@ class ClientPool:
     ) -> None:
         self.arm_endpoint = arm_endpoint
         self.limiter = limiter or ArmRateLimiter()
+        self.concurrency = concurrency
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="azure")
         self._session_factory = session_factory or self._session
         self._sessions: dict[CredentialKey, CredentialSession] = {}
@@ -49,6 +50,7 @@ class ClientPool:
             arm_endpoint=self.arm_endpoint,
             limiter=self.limiter,
             executor=self.executor,
+            connections=self.concurrency,
         )
 
     async def get(self, target: WorkspaceTarget, spec: credentials.CredentialSpec) -> Connection:

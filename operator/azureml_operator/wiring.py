@@ -359,8 +359,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         state: OperatorState = memo.state
         state.kube = KubeApi(await asyncio.to_thread(kube_api_client))
         state.pool = ClientPool(state.settings.arm_endpoint, concurrency=state.settings.azure_concurrency)
-        # Importing azure-ai-ml takes ~1.5 s: do it now, off the event loop, not in the first reconcile.
-        await asyncio.get_running_loop().run_in_executor(state.pool.executor, __import__, "azure.ai.ml")
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:

@@ -1,6 +1,6 @@
-"""`SdkWorkspaceClient` built by `ClientPool`, against the simulator: what each `Connection` method
+"""`WorkspaceConnection`s built by `ClientPool`, against the simulator: what each `Connection` method
 observes and writes, how failures are classified, how 429s pause the subscription's rate limiter,
-how clients are shared, and that no Azure call ever blocks the event loop."""
+how connections and pipelines are shared, and that no Azure call ever blocks the event loop."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from polling import eventually
 from azureml_operator.azure import credentials
 from azureml_operator.azure.client import Connection, DesiredServerless, WorkspaceTarget
 from azureml_operator.azure.credentials import CredentialSpec
-from azureml_operator.azure.mlclient import SdkWorkspaceClient
+from azureml_operator.azure.mlclient import CredentialSession
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.azure.ratelimit import ArmRateLimiter
 from azureml_operator.azure.serverless import ServerlessEndpoints
@@ -250,7 +250,7 @@ async def test_server_error_is_recoverable_and_does_not_pause(
     assert await ServerlessEndpoints(client).get("phi") is None  # the next call goes through
 
 
-@pytest.mark.parametrize("resource_type", ["workspaces", "serverlessEndpoints"])  # SDK path, raw ARM path
+@pytest.mark.parametrize("resource_type", ["workspaces", "serverlessEndpoints"])
 async def test_429_pauses_the_subscription_for_retry_after(
     make_pool: PoolMaker, sim: SimulatorProcess, resource_type: str
 ) -> None:
@@ -270,15 +270,16 @@ async def test_429_pauses_the_subscription_for_retry_after(
     assert await pool.limiter.acquire(SUB, "PUT") == 0.0  # and the pause is over
 
 
-async def test_rejected_token_is_classified_alike_on_sdk_and_raw_arm_paths(
+async def test_rejected_token_is_classified_alike_on_every_call(
     client: Connection, sim: SimulatorProcess
 ) -> None:
     fault(sim, status=401, code="InvalidAuthenticationToken", message="The access token is invalid.")
-    sdk_calls = (client.get_workspace, lambda: ServerlessEndpoints(client).keys("phi"))
     for call in (
-        *sdk_calls,
+        client.get_workspace,
+        lambda: ServerlessEndpoints(client).keys("phi"),
         lambda: ServerlessEndpoints(client).get("phi"),
-    ):  # the last one goes through ArmRest
+        lambda: MarketplaceSubscriptions(client).get("llama-sub"),
+    ):
         with pytest.raises(Terminal) as info:
             await call()
         assert info.value.reason == Reason.CREDENTIAL_REJECTED
@@ -299,24 +300,23 @@ async def test_pool_shares_one_client_per_target_and_credential(pool: ClientPool
     assert len(pool) == 5
 
 
-async def test_concurrent_gets_build_one_client_off_the_loop(
+async def test_concurrent_gets_build_one_session_off_the_loop(
     make_pool: PoolMaker, sim: SimulatorProcess
 ) -> None:
     builds: list[str] = []
     loop_thread = threading.current_thread().name
 
-    def factory(target: WorkspaceTarget, spec: CredentialSpec) -> Connection:
+    def factory(spec: CredentialSpec) -> CredentialSession:
         builds.append(threading.current_thread().name)
         time.sleep(0.1)  # a slow build widens the window for a second one
-        return SdkWorkspaceClient(
-            target,
+        return CredentialSession(
             credentials.build(spec, sim.base_url),
             arm_endpoint=sim.base_url,
             limiter=pool.limiter,
             executor=pool.executor,
         )
 
-    pool = make_pool(factory=factory)
+    pool = make_pool(session_factory=factory)
     clients = await asyncio.gather(*(pool.get(HOME, CredentialSpec("static")) for _ in range(5)))
     assert len(builds) == 1
     assert builds[0] != loop_thread and builds[0].startswith("azure")
@@ -356,3 +356,17 @@ async def test_slow_calls_run_in_parallel(client: Connection, sim: SimulatorProc
     results = await asyncio.gather(*(client.get_workspace() for _ in range(4)))
     assert [r.location for r in results] == ["eastus2"] * 4
     assert time.monotonic() - started < 1.5  # serialised, they would take at least 2 s
+
+
+async def test_one_credential_pipeline_keeps_a_connection_for_every_thread(
+    make_pool: PoolMaker, sim: SimulatorProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """All workspaces of a credential share its one connection pool: with more threads than
+    requests' default of ten, none may open a connection the pool then drops."""
+    pool = make_pool(concurrency=16)
+    conns = [await pool.get(WorkspaceTarget(SUB, "rg-sim", f"ws-{i}"), STATIC) for i in range(16)]
+    assert len({id(c.rest) for c in conns}) == 1
+    fault(sim, method="GET", resourceType="serverlessEndpoints", latencyMs=300, count=32)
+    for _ in range(2):  # the second round reuses what the first opened
+        await asyncio.gather(*(ServerlessEndpoints(c).get("phi") for c in conns), return_exceptions=True)
+    assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]

@@ -117,7 +117,8 @@ def is_in_progress(state: str | None) -> bool:
 
 
 class ArmRequests(Protocol):
-    """Plain ARM requests (`mlclient.ArmRest`): JSON in, the parsed JSON body (or None) out."""
+    """Plain ARM requests (`mlclient.ArmRest`): JSON in, the parsed JSON body (or None) out; ARM
+    errors raised as azure-core exceptions, for `call` to classify."""
 
     def request(self, method: str, path: str, api_version: str, body: Any = None) -> Any: ...
 
@@ -130,11 +131,14 @@ class Connection(Protocol):
     def target(self) -> WorkspaceTarget: ...
 
     @property
-    def ml(self) -> MLClient: ...
+    def ml(self) -> MLClient:
+        """The azure-ai-ml client, built on first use (importing azure-ai-ml, ~1.5 s, blocks the
+        caller): for code not moved to `rest` yet; nothing of the operator's own uses it."""
+        ...
 
     @property
     def rest(self) -> ArmRequests:
-        """Plain ARM requests, for where the SDK loses information."""
+        """Plain ARM requests on the credential's one pipeline, shared by all its workspaces."""
         ...
 
     async def call(self, method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...

@@ -1,13 +1,27 @@
-"""`Connection` over the azure-ai-ml SDK: one workspace reached with one credential, the SDK client
-and a plain ARM client beside it (for where the SDK loses information), and the one way every Azure
-call is made. Each resource kind's calls live in a module of their own (`subscriptions.py`,
-`serverless.py`, ...) on top of this.
+"""`Connection`s to workspaces over plain ARM: one HTTP pipeline and one credential object per
+distinct credential (`CredentialSession`), shared by every workspace reached with that credential,
+and per workspace only a thin `WorkspaceConnection` (its target, its region once read, the session).
+Each resource kind's calls live in a module of their own (`subscriptions.py`, `serverless.py`, ...)
+on top of this.
 
-The SDK is synchronous: every call runs on the shared, bounded thread pool, after a token from the
-per-subscription ARM rate limiter. The SDK's own retries are off (`retry_total=0`) so one failing
+Why plain ARM, not one azure-ai-ml `MLClient` per workspace (nor a bounded LRU of them): measured
+with `benchmarks/memory.py`, an MLClient costs about 1 MB per workspace (some forty operation groups,
+each its own azure-core pipeline and policies, the retry policy's status-code sets alone ~300 KB),
+and importing azure-ai-ml costs about 70 MB and 1.5 s once. The calls the operator still made
+through it (workspace get, Marketplace subscription get/put/delete, serverless listKeys and delete)
+are each one ARM request whose path, api-version and body are pinned by azure-ml-arm-contract.md
+§3.0-§3.3 and by tests/contract; online endpoints, data and jobs already went that way. An LRU would
+keep the import and the SDK's hidden requests (a workspace GET in every create), bound the cost only
+by its size, and make an object's latency depend on whether its workspace was recently used.
+`WorkspaceConnection.ml` remains, for code not yet moved: built on first use (importing azure-ai-ml,
+which blocks its caller for the import), at most `ML_CLIENTS` per credential; the operator's own
+calls never touch it.
+
+Every call runs on the shared, bounded thread pool (azure-core's transport is synchronous), after a
+token from the per-subscription ARM rate limiter. Retries are off (`retry_total=0`) so one failing
 call never holds a thread through ten back-offs; the operator retries on its own schedule instead,
-and a 429 pauses every caller of that subscription for its Retry-After. `begin_*` calls pass
-`polling=False`: Azure accepted the operation when they return, and no poller thread lingers.
+and a 429 pauses every caller of that subscription for its Retry-After. A long-running operation is
+started and not waited for: Azure accepted it when the request returns.
 """
 
 from __future__ import annotations
@@ -15,16 +29,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.core import PipelineClient
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import policies
+from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
+from requests import Session
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from azureml_operator import __version__, metrics
 from azureml_operator.azure import telemetry
@@ -34,20 +54,33 @@ from azureml_operator.azure.cloud import mlclient_cloud_kwargs, normalise_base
 from azureml_operator.azure.ratelimit import ArmRateLimiter
 from azureml_operator.errors import NotFound, Throttled
 
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
 USER_AGENT = f"azureml-operator/{__version__}"
+WORKSPACE_API_VERSION = "2024-10-01-preview"  # the one azure-ai-ml 1.35 uses for `workspaces.get`
+ML_CLIENTS = 4  # SDK clients a credential keeps for `WorkspaceConnection.ml`, least recently used out
 
 T = TypeVar("T")
 
 
 class ArmRest:
-    """Plain ARM requests with the operator's credential: JSON in, JSON out, ARM errors raised as
-    azure-core exceptions (so `classify` treats them exactly like the SDK's)."""
+    """Plain ARM requests with one credential: JSON in, JSON out, ARM errors raised as azure-core
+    exceptions (so `classify` treats them exactly like the SDK's). One per credential: its pipeline
+    (and the connection pool under it) serves every workspace that credential reaches, so the pool
+    keeps `connections` open (one per thread that may call at once; requests' default is 10, and a
+    thread finding none idle would open, and then drop, one of its own)."""
 
-    def __init__(self, arm_endpoint: str, credential: TokenCredential) -> None:
+    def __init__(self, arm_endpoint: str, credential: TokenCredential, *, connections: int = 10) -> None:
         self.base = normalise_base(arm_endpoint)
         scope = f"{self.base}.default"
+        session = Session()
+        # What azure-core's own session would mount (no urllib3 retries), with the pool sized.
+        no_retries = Retry(total=False, redirect=False, raise_on_status=False)
+        session.mount("https://", HTTPAdapter(pool_maxsize=max(connections, 10), max_retries=no_retries))
         self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
             base_url=self.base,
+            transport=RequestsTransport(session=session, session_owner=True),
             policies=[
                 policies.RequestIdPolicy(),
                 policies.HeadersPolicy({"Accept": "application/json"}),
@@ -81,52 +114,97 @@ class ArmRest:
         self._client.close()
 
 
-class SdkWorkspaceClient:
-    """One workspace and one credential; shared by every object that uses them (see `pool.py`)."""
+class CredentialSession:
+    """What one credential's workspaces share: the credential object, its ARM pipeline, and the
+    pool-wide rate limiter and thread pool. Never shared across credentials (see `pool.py`)."""
 
     def __init__(
         self,
-        target: WorkspaceTarget,
         credential: TokenCredential,
         *,
         arm_endpoint: str,
         limiter: ArmRateLimiter,
         executor: Executor,
+        connections: int = 10,
     ) -> None:
-        from azure.ai.ml import MLClient  # 1.5 s import: paid once, when the first client is built
+        self.credential = credential
+        self.arm_endpoint = arm_endpoint
+        self.limiter = limiter
+        self.executor = executor
+        self.rest = ArmRest(arm_endpoint, credential, connections=connections)
+        self._ml: OrderedDict[WorkspaceTarget, MLClient] = OrderedDict()
+        self._ml_lock = threading.Lock()
 
+    def ml_client(self, target: WorkspaceTarget) -> MLClient:
+        """An SDK client for `target` with this credential, from a small LRU (see the module doc)."""
+        with self._ml_lock:
+            ml = self._ml.pop(target, None)
+            if ml is None:
+                from azure.ai.ml import MLClient  # ~1.5 s and ~70 MB, paid only if anything asks
+
+                ml = MLClient(
+                    self.credential,
+                    target.subscription_id,
+                    target.resource_group,
+                    target.workspace_name,
+                    retry_total=0,
+                    user_agent=USER_AGENT,
+                    raw_request_hook=telemetry.on_request,
+                    raw_response_hook=telemetry.on_response,
+                    **mlclient_cloud_kwargs(self.arm_endpoint),
+                )
+            self._ml[target] = ml
+            while len(self._ml) > ML_CLIENTS:
+                self._ml.popitem(last=False)
+            return ml
+
+    def close(self) -> None:
+        self.rest.close()
+        with self._ml_lock:
+            self._ml.clear()
+        close = getattr(self.credential, "close", None)  # azure-identity's hold an HTTP session too
+        if close is not None:
+            close()
+
+
+class WorkspaceConnection:
+    """One workspace and one credential; shared by every object that uses them (see `pool.py`).
+    Thin on purpose: thousands of these live at once, all on their credential's one pipeline."""
+
+    __slots__ = ("_location", "_session", "target")
+
+    def __init__(self, target: WorkspaceTarget, session: CredentialSession) -> None:
         self.target = target
-        self._limiter = limiter
-        self._executor = executor
-        self.ml = MLClient(
-            credential,
-            target.subscription_id,
-            target.resource_group,
-            target.workspace_name,
-            retry_total=0,
-            user_agent=USER_AGENT,
-            raw_request_hook=telemetry.on_request,
-            raw_response_hook=telemetry.on_response,
-            **mlclient_cloud_kwargs(arm_endpoint),
-        )
-        self.rest = ArmRest(arm_endpoint, credential)
+        self._session = session
         self._location: str | None = None
+
+    @property
+    def rest(self) -> ArmRest:
+        return self._session.rest
+
+    @property
+    def ml(self) -> MLClient:
+        """The azure-ai-ml client, for code not moved to `rest` yet (see the module doc)."""
+        return self._session.ml_client(self.target)
 
     # -- plumbing -------------------------------------------------------------------------------
 
     async def call(self, method: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking SDK/HTTP call in the pool after a rate-limit token; classify failures."""
-        waited = await self._limiter.acquire(self.target.subscription_id, method)
+        limiter = self._session.limiter
+        waited = await limiter.acquire(self.target.subscription_id, method)
         if waited:
             metrics.RATE_LIMIT_WAIT.inc(waited)
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+            result = await loop.run_in_executor(
+                self._session.executor, functools.partial(fn, *args, **kwargs)
+            )
         except Exception as err:  # every failure leaves here classified, none raw
             failure = classify(err, method)
             metrics.AZURE_REQUESTS.labels(method, type(failure).__name__).inc()
             if isinstance(failure, Throttled):
-                self._limiter.throttled(self.target.subscription_id, failure.retry_after)
+                limiter.throttled(self.target.subscription_id, failure.retry_after)
             raise failure from err
         metrics.AZURE_REQUESTS.labels(method, "OK").inc()
         return result
@@ -146,12 +224,18 @@ class SdkWorkspaceClient:
     # -- workspace ------------------------------------------------------------------------------
 
     async def get_workspace(self) -> ObservedWorkspace:
-        ws = await self.call("GET", self.ml.workspaces.get, self.target.workspace_name)
-        if ws is None:  # the SDK returns None for some 404 shapes rather than raising
+        """GET `{ws}` as the SDK's `workspaces.get` sends it (contract §3.0, §3.1)."""
+        path = self.target.arm_id
+        body = await self.call("GET", self.rest.request, "GET", path, WORKSPACE_API_VERSION)
+        if not body:
             raise NotFound(f"Workspace {self.target} was not found")
-        return ObservedWorkspace(
-            id=ws.id, location=ws.location, workspace_id=getattr(ws, "_workspace_id", None)
-        )
+        return from_arm_workspace(body, self.target)
 
-    def close(self) -> None:
-        self.rest.close()
+
+def from_arm_workspace(body: dict[str, Any], target: WorkspaceTarget) -> ObservedWorkspace:
+    props = body.get("properties") or {}
+    return ObservedWorkspace(
+        id=body.get("id") or target.arm_id,
+        location=body.get("location") or "",
+        workspace_id=props.get("workspaceId"),
+    )

@@ -45,12 +45,12 @@ class ServerlessEndpoints:
         return await FineTuningJobs(self._conn).registered_model(source)
 
     async def keys(self, name: str) -> EndpointKeys:
-        keys = await self._conn.call("POST", self._conn.ml.serverless_endpoints.get_keys, name)
-        return EndpointKeys(primary=keys.primary_key or "", secondary=keys.secondary_key or "")
+        path = f"{self._path(name)}/listKeys"  # POST, no body, as the SDK's get_keys (contract §3.3)
+        keys = await self._conn.call("POST", self._conn.rest.request, "POST", path, API_VERSION) or {}
+        return EndpointKeys(primary=keys.get("primaryKey") or "", secondary=keys.get("secondaryKey") or "")
 
     async def begin_delete(self, name: str) -> None:
-        ops = self._conn.ml.serverless_endpoints
-        await self._conn.call("DELETE", ops.begin_delete, name, polling=False)
+        await self._conn.call("DELETE", self._conn.rest.request, "DELETE", self._path(name), API_VERSION)
 
 
 def to_arm(desired: DesiredServerless, location: str) -> dict[str, Any]:

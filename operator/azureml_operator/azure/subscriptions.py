@@ -1,4 +1,6 @@
-"""Marketplace subscriptions of a workspace, through the SDK (which reads and writes them faithfully).
+"""Marketplace subscriptions of a workspace, with plain ARM requests sent exactly as azure-ai-ml 1.35
+sends them (azure-ml-arm-contract.md §3.0, §3.2): same paths, api-version and PUT body. Not through
+the SDK only because an SDK client per workspace costs about 1 MB (see `mlclient.py`).
 
 A subscription is an ARM proxy resource: it takes no tags, so ownership rests on the id the
 operator records before creating it (see reconcilers.common.ownership).
@@ -6,9 +8,12 @@ operator records before creating it (see reconcilers.common.ownership).
 
 from __future__ import annotations
 
-from azureml_operator.azure.client import Connection, ObservedSubscription, pascal
+from typing import Any
+
+from azureml_operator.azure.client import Connection, ObservedSubscription, WorkspaceTarget, pascal
 
 COLLECTION = "marketplaceSubscriptions"
+API_VERSION = "2024-01-01-preview"  # the one azure-ai-ml 1.35 uses for Marketplace subscriptions
 
 
 class MarketplaceSubscriptions:
@@ -17,31 +22,34 @@ class MarketplaceSubscriptions:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def _path(self, name: str) -> str:
+        return self._conn.target.child_id(COLLECTION, name)
+
     async def get(self, name: str) -> ObservedSubscription | None:
-        sub = await self._conn.get_or_none(self._conn.ml.marketplace_subscriptions.get, name)
-        if sub is None:
-            return None
-        plan = sub.marketplace_plan
-        return ObservedSubscription(
-            id=sub.id or self._conn.target.child_id(COLLECTION, name),
-            name=sub.name,
-            model_id=sub.model_id,
-            provisioning_state=pascal(sub.provisioning_state),
-            subscription_status=pascal(sub.status),
-            marketplace_plan={
-                "publisherId": getattr(plan, "publisher_id", None),
-                "offerId": getattr(plan, "offer_id", None),
-                "planId": getattr(plan, "plan_id", None),
-            },
-        )
+        body = await self._conn.get_or_none(self._conn.rest.request, "GET", self._path(name), API_VERSION)
+        return None if body is None else from_arm(body, name, self._conn.target)
 
     async def begin_create(self, name: str, model_id: str) -> None:
-        from azure.ai.ml.entities import MarketplaceSubscription
-
-        entity = MarketplaceSubscription(name=name, model_id=model_id)
-        ops = self._conn.ml.marketplace_subscriptions
-        await self._conn.call("PUT", ops.begin_create_or_update, entity, polling=False)
+        body = {"properties": {"modelId": model_id}}
+        await self._conn.call("PUT", self._conn.rest.request, "PUT", self._path(name), API_VERSION, body)
 
     async def begin_delete(self, name: str) -> None:
-        ops = self._conn.ml.marketplace_subscriptions
-        await self._conn.call("DELETE", ops.begin_delete, name, polling=False)
+        await self._conn.call("DELETE", self._conn.rest.request, "DELETE", self._path(name), API_VERSION)
+
+
+def from_arm(body: dict[str, Any], name: str, target: WorkspaceTarget) -> ObservedSubscription:
+    """What the SDK's entity exposes, in Azure's own casing (`pascal` keeps it so)."""
+    props = body.get("properties") or {}
+    plan = props.get("marketplacePlan") or {}
+    return ObservedSubscription(
+        id=body.get("id") or target.child_id(COLLECTION, name),
+        name=body.get("name") or name,
+        model_id=props.get("modelId", ""),
+        provisioning_state=pascal(props.get("provisioningState")),
+        subscription_status=pascal(props.get("marketplaceSubscriptionStatus")),
+        marketplace_plan={
+            "publisherId": plan.get("publisherId"),
+            "offerId": plan.get("offerId"),
+            "planId": plan.get("planId"),
+        },
+    )

@@ -30,9 +30,10 @@ from azureml_operator.reconcilers.rotation import (
 NOW = 1_800_000_000.0
 GRACE = 300.0
 NOTHING_NEW = Renewed(primary=False, secondary=False)
+NEVER = Record()
 
 
-def facts(record: Record = Record(), **kw: Any) -> Facts:
+def facts(record: Record = NEVER, **kw: Any) -> Facts:
     base = Facts(record=record, requested=None, every=None, grace=GRACE, created=NOW - 10, now=NOW)
     return replace(base, **kw)
 

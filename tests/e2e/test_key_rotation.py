@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
-from e2e_helpers import PHI, Cluster, chat, manifest, ready, stats
+from e2e_helpers import PHI, Cluster, Operators, chat, manifest, ready, stats
 
 from azureml_standins.simulator.process import SimulatorProcess
 from conftest import DRIFT_INTERVAL
@@ -213,3 +213,35 @@ def test_an_aml_token_endpoint_refuses_rotation_with_a_warning_and_stays_ready(
     assert regenerations(sim, "onlineEndpoints") == 0
     time.sleep(2 * DRIFT_INTERVAL)  # refused once per token, not at every drift check
     assert len([e for e in cluster.events("chat") if e["reason"] == "KeyRotationRefused"]) == 1
+
+
+def test_killed_in_the_grace_period_the_next_operator_finishes_the_same_rotation(
+    restartable: Cluster, operators: Operators, sim: SimulatorProcess
+) -> None:
+    cluster = restartable
+    spec = {"modelId": PHI, "keyRotation": {"gracePeriod": "8s"}}
+    cluster.apply(manifest("ServerlessEndpoint", "phi", spec, annotations={ROTATE: "before"}))
+    cluster.wait_ready("ServerlessEndpoint", "phi")
+    # A token present at creation is a request like any other: it rotates the fresh keys once.
+    wait_completed(cluster, "ServerlessEndpoint", "phi", "before", timeout=60)
+    assert regenerations(sim, "serverlessEndpoints") == 2
+
+    rotate(cluster, "ServerlessEndpoint", "phi", "r2")
+    cluster.wait(
+        "the grace period of r2",
+        lambda: (
+            rotation_status(cluster, "ServerlessEndpoint", "phi").get("token") == "r2"
+            and rotation_status(cluster, "ServerlessEndpoint", "phi").get("phase") == "GracePeriod"
+        ),
+        timeout=30,
+    )
+    in_grace = cluster.secret("phi-keys") or {}
+    operators.started[0].kill()
+    operators.start()
+
+    record = wait_completed(cluster, "ServerlessEndpoint", "phi", "r2", timeout=60)
+    # The secondary key was not regenerated again by the new operator: one more (primary) only.
+    assert regenerations(sim, "serverlessEndpoints") == 4
+    after = cluster.secret("phi-keys") or {}
+    assert after["secondaryKey"] == in_grace["secondaryKey"] and after["primaryKey"] != in_grace["primaryKey"]
+    assert record["startedAt"]

@@ -155,8 +155,10 @@ def test_an_endpoint_without_keys_refuses_once_per_token_with_a_warning() -> Non
 def test_a_token_too_long_for_status_is_refused_and_not_recorded() -> None:
     step = next_step(facts(requested="x" * 300))
     assert step.regenerate is None and step.record.phase is RotationPhase.REFUSED
-    assert step.record.token is None
+    assert step.record.token is None and len(step.record.message or "") < 1024
     assert next_step(facts(step.record, requested="x" * 300)).events == ()
+    huge = next_step(facts(requested="y" * 200_000))
+    assert huge.record.message is not None and len(huge.record.message) < 1024
 
 
 def test_key_rotation_is_refused_at_admission_for_an_aml_token_endpoint() -> None:

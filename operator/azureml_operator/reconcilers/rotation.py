@@ -189,7 +189,8 @@ def _idle(f: Facts) -> Step:
     scheduled = due_at is not None and now >= due_at
     if not new_token and not scheduled:
         return Step(None, r, wake=None if due_at is None else due_at - now)
-    why = f"annotation {ROTATE_ANNOTATION}: {token}" if new_token else "spec.keyRotation.every"
+    shown = token if token is None or len(token) <= 64 else f"{token[:61]}..."  # status bounds messages
+    why = f"annotation {ROTATE_ANNOTATION}: {shown}" if new_token else "spec.keyRotation.every"
     if f.refusal is not None or (new_token and token is not None and len(token) > MAX_TOKEN):
         refusal = f.refusal or f"the {ROTATE_ANNOTATION} value is longer than {MAX_TOKEN} characters"
         message = f"key rotation refused ({why}): {refusal}"

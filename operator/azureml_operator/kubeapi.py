@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from azureml_operator.reconcilers.context import (
 )
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "azureml-operator"}
+# The SHA-256 of a published Secret's data, for reloaders (and pod-template checksums) that restart
+# consumers when it changes; it changes exactly when the data does.
+KEYS_HASH_ANNOTATION = f"{GROUP}/keys-hash"
 
 
 class _CustomObjectMeta(TypedDict, total=False):
@@ -139,6 +143,16 @@ def _decode(namespace: str, name: str, data: Mapping[str, str | bytes] | None) -
     return text
 
 
+def keys_hash(data: Mapping[str, str]) -> str:
+    """`sha256:<hex>` of the data, keys sorted, each key and value length-prefixed (no two data
+    sets share an input)."""
+    digest = hashlib.sha256()
+    for key in sorted(data):
+        for part in (key.encode(), data[key].encode()):
+            digest.update(len(part).to_bytes(8, "big") + part)
+    return f"sha256:{digest.hexdigest()}"
+
+
 def _encode(data: Mapping[str, str]) -> dict[str, str | bytes]:
     """Secret `data` as the wire has it, in the value type `V1Secret.data` declares."""
     return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
@@ -168,8 +182,8 @@ class KubeApi:
     async def apply_owned_secret(
         self, namespace: str, name: str, owner: dict[str, Any], data: dict[str, str]
     ) -> Literal["created", "updated", "unchanged"]:
-        """Make Secret `name` hold exactly `data`, owned by `owner` (garbage-collected with it).
-        Writes only when something differs.
+        """Make Secret `name` hold exactly `data`, owned by `owner` (garbage-collected with it), with
+        annotation `azureml.dev/keys-hash` the hash of that data. Writes only when something differs.
 
         The comparison is of bytes, so a value that is not text is simply different. The write is a
         replace carrying the resourceVersion just read: it sets `data` to exactly these keys (a
@@ -178,6 +192,7 @@ class KubeApi:
         labels and annotations), and the server refuses it with 409 if the Secret changed since the
         read, in which case it is read again."""
         want = {k: v.encode() for k, v in data.items()}
+        hashed = {KEYS_HASH_ANNOTATION: keys_hash(data)}
 
         def apply() -> Literal["created", "updated", "unchanged"]:
             for _ in range(_CONFLICT_RETRIES):
@@ -191,6 +206,7 @@ class KubeApi:
                             name=name,
                             namespace=namespace,
                             labels=dict(MANAGED_BY),
+                            annotations=dict(hashed),
                             owner_references=[client.V1OwnerReference.model_validate(owner)],
                         ),
                         type="Opaque",
@@ -210,16 +226,21 @@ class KubeApi:
                         f"Secret {name} already exists and is not owned by this object; "
                         "delete it or set spec.keysSecretName to another name"
                     )
-                if _raw(secret.data) == want:
+                annotations = dict(secret.metadata.annotations or {})
+                same = _raw(secret.data) == want
+                if same and annotations.get(KEYS_HASH_ANNOTATION) == hashed[KEYS_HASH_ANNOTATION]:
                     return "unchanged"
                 secret.data = _encode(data)
+                # Only the hash of a Secret published before it existed (an upgrade) is new: that
+                # is no change of keys, and says so.
+                secret.metadata.annotations = {**annotations, **hashed}
                 try:
                     self._core.replace_namespaced_secret(name, namespace, secret)
                 except ApiException as err:
                     if err.status == 409:  # written since the read
                         continue
                     raise refusal(f"updating Secret {namespace}/{name}", err) from None
-                return "updated"
+                return "unchanged" if same else "updated"
             raise _kept_changing(f"Secret {namespace}/{name}")
 
         return await asyncio.to_thread(apply)

@@ -23,6 +23,7 @@ import kopf
 
 from azureml_operator import conditions, logs, metrics
 from azureml_operator.api.common import GROUP, VERSION
+from azureml_operator.api.key_rotation import ROTATE_ANNOTATION
 from azureml_operator.azure.pool import ClientPool
 from azureml_operator.conditions import Reason
 from azureml_operator.kubeapi import KubeApi
@@ -116,7 +117,12 @@ def relevant(body: Mapping[str, Any]) -> tuple[Any, ...]:
     operator reads. Status changes (our own writes) do not."""
     meta = body.get("metadata") or {}
     notes = meta.get("annotations") or {}
-    return (meta.get("generation"), notes.get(POLICY_ANNOTATION), notes.get(ADOPT_ANNOTATION))
+    return (
+        meta.get("generation"),
+        notes.get(POLICY_ANNOTATION),
+        notes.get(ADOPT_ANNOTATION),
+        notes.get(ROTATE_ANNOTATION),
+    )
 
 
 def post(body: Mapping[str, Any], events: list[Event]) -> None:

@@ -23,6 +23,7 @@ from azureml_operator.api.common import (
     cel,
     validations,
 )
+from azureml_operator.api.key_rotation import DateTime, KeyRotation, KeyRotationStatus
 from azureml_operator.api.kinds import (
     AGE,
     READY,
@@ -39,6 +40,14 @@ from azureml_operator.api.kinds import (
 ONLINE_NAME = r"^[a-zA-Z][-a-zA-Z0-9]{1,30}[a-zA-Z0-9]$"
 # An endpoint holds at most 20 deployments (§13); it also bounds the maps' CEL cost.
 MAX_DEPLOYMENTS = 20
+
+
+# Only Key endpoints have keys to rotate (azure-ml-service-rules.md: regenerateKeys is refused for
+# the other auth modes).
+KEYLESS = (
+    "keyRotation needs authMode Key: an AMLToken endpoint's tokens expire and the operator renews "
+    "them by itself, and an AADToken endpoint has no keys (clients use Entra ID)"
+)
 
 
 Share = Annotated[int, Field(description="A deployment's share, in percent.")]
@@ -99,6 +108,11 @@ class OnlineEndpointSpec(ApiModel):
                 "a deployment receives live or mirrored traffic, not both",
                 field_path=".mirrorTraffic",
             ),
+            cel(
+                "!has(self.keyRotation) || !has(self.authMode) || self.authMode == 'Key'",
+                KEYLESS,
+                field_path=".keyRotation",
+            ),
         )
     }
 
@@ -125,6 +139,9 @@ class OnlineEndpointSpec(ApiModel):
     """Secret for scoringUri and the keys (or the token and its expiry); defaults to <metadata.name>-keys."""
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
     """Delete: deleting this object deletes the endpoint, and with it its deployments, in Azure."""
+    key_rotation: KeyRotation | None = None
+    """Key auth only: rotate the keys on a schedule; the annotation azureml.dev/rotate-keys: <token>
+    rotates them whenever its value changes, with or without this."""
 
     @model_validator(mode="after")
     def _maps_azure_accepts(self) -> OnlineEndpointSpec:
@@ -136,6 +153,8 @@ class OnlineEndpointSpec(ApiModel):
             raise ValueError("traffic can be mirrored to one deployment only, at most 50 %")
         if any(self.traffic.get(k, 0) > 0 for k in mirrored):
             raise ValueError("a deployment receives live or mirrored traffic, not both")
+        if self.key_rotation is not None and self.auth_mode is not AuthMode.KEY:
+            raise ValueError(KEYLESS)
         return self
 
 
@@ -158,6 +177,10 @@ class OnlineEndpointStatus(CommonStatus):
     """ARM id of the endpoint."""
     keys_secret_name: str | None = None
     """The Secret holding the keys or token."""
+    key_rotation: KeyRotationStatus | None = None
+    """The last (or current) key rotation (Key auth)."""
+    keys_rotated_at: DateTime | None = None
+    """When a rotation last completed (both keys regenerated and published)."""
 
 
 class OnlineEndpoint(ApiModel):

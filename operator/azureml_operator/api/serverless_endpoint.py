@@ -22,6 +22,7 @@ from azureml_operator.api.common import (
     immutable,
     validations,
 )
+from azureml_operator.api.key_rotation import DateTime, KeyRotation, KeyRotationStatus
 from azureml_operator.api.kinds import (
     AGE,
     READY,
@@ -86,6 +87,9 @@ class ServerlessEndpointSpec(ApiModel):
     """Delete: deleting this object deletes the endpoint in Azure. Retain: it stays."""
     subscription_ref: LocalObjectReference | None = None
     """A ModelSubscription in this namespace to wait for (until Ready) instead of failing without one."""
+    key_rotation: KeyRotation | None = None
+    """Rotate the keys on a schedule; the annotation azureml.dev/rotate-keys: <token> rotates them
+    whenever its value changes, with or without this."""
 
     @model_validator(mode="after")
     def _one_model(self) -> ServerlessEndpointSpec:
@@ -110,6 +114,10 @@ class ServerlessEndpointStatus(CommonStatus):
     """The Secret holding the keys."""
     model_id: str | None = None
     """The model the endpoint serves (with modelRef: the fine-tuned model's id)."""
+    key_rotation: KeyRotationStatus | None = None
+    """The last (or current) key rotation."""
+    keys_rotated_at: DateTime | None = None
+    """When a rotation last completed (both keys regenerated and published)."""
 
 
 class ServerlessEndpoint(ApiModel):

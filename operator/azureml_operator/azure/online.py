@@ -146,6 +146,14 @@ class OnlineEndpoints:
             refresh_after=_int(body.get("refreshAfterTimeUtc")),
         )
 
+    async def regenerate_keys(self, name: str, key_type: str) -> None:
+        """Ask Azure for a new `Primary` or `Secondary` key of a `Key` endpoint: a long-running
+        operation (202 + Location) that is not waited for; `keys` shows the new key once it is done.
+        No keyValue (the SDK sends the current key there): Azure makes the new key."""
+        path = f"{self._path(name)}/regenerateKeys"
+        body = {"keyType": key_type}
+        await self._conn.call("POST", self._conn.rest.request, "POST", path, API_VERSION, body)
+
 
 def _identity(raw: Any) -> dict[str, Any] | None:
     """What of an identity Azure reports goes back in a PUT: the type, and the user-assigned

@@ -52,6 +52,15 @@ class ServerlessEndpoints:
     async def begin_delete(self, name: str) -> None:
         await self._conn.call("DELETE", self._conn.rest.request, "DELETE", self._path(name), API_VERSION)
 
+    async def regenerate_keys(self, name: str, key_type: str) -> None:
+        """Ask Azure for a new `Primary` or `Secondary` key. Plain ARM: the SDK's
+        begin_regenerate_keys fails client-side (azure-ml-arm-contract.md §6 row 1). No keyValue:
+        Azure makes the key. The reply is the keys (200) or an operation (202) that is not waited
+        for: `keys` shows the new key once Azure has it."""
+        path = f"{self._path(name)}/regenerateKeys"
+        body = {"keyType": key_type}
+        await self._conn.call("POST", self._conn.rest.request, "POST", path, API_VERSION, body)
+
 
 def to_arm(desired: DesiredServerless, location: str) -> dict[str, Any]:
     props: dict[str, Any] = {"modelSettings": {"modelId": desired.model_id}, "authMode": desired.auth_mode}

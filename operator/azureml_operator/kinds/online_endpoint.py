@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from azureml_operator.api.online_endpoint import (
+    KEYLESS,
     KIND,
     AuthMode,
     OnlineEndpointSpec,
@@ -32,6 +33,7 @@ from azureml_operator.azure.client import (
     ObservedOnlineEndpoint,
 )
 from azureml_operator.conditions import Reason
+from azureml_operator.reconcilers import rotation
 from azureml_operator.reconcilers.adapters import Adapter, Decision, Effect, Observation, Outcome, Refs
 from azureml_operator.reconcilers.common import (
     POLL_OPERATION,
@@ -314,9 +316,19 @@ class OnlineEndpointAdapter(Adapter):
         secret = keys_secret_name(o.obj, o.spec)
         data = {"scoringUri": o.observed.scoring_uri or ""}
         auth = o.spec.auth_mode
-        if auth is AuthMode.KEY:
-            keys = await api.keys(o.name)
-            data |= {"primaryKey": keys.primary, "secondaryKey": keys.secondary}
+        rotated = await rotation.rotate(
+            ctx,
+            api,
+            o.obj,
+            o.name,
+            secret,
+            o.spec.key_rotation,
+            attempt=o.attempt,
+            refusal=None if auth is AuthMode.KEY else f"authMode is {auth.value}: {KEYLESS}",
+        )
+        verdict = rotation.into(verdict, rotated, ctx.settings.drift_interval)
+        if rotated.keys is not None:
+            data |= {"primaryKey": rotated.keys.primary, "secondaryKey": rotated.keys.secondary}
         elif auth is AuthMode.AML_TOKEN:
             current = await ctx.kube.read_secret(o.obj.namespace, secret) or {}
             kept = {k: current.get(k, "") for k in ("accessToken", "expiresAt", "refreshAfter")}

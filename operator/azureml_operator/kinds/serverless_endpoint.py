@@ -24,6 +24,7 @@ from azureml_operator.azure.client import (
 from azureml_operator.conditions import Reason
 from azureml_operator.errors import InvalidSpec, Terminal
 from azureml_operator.kinds.finetune_job import job_name_of
+from azureml_operator.reconcilers import rotation
 from azureml_operator.reconcilers.adapters import (
     Adapter,
     Decision,
@@ -290,14 +291,20 @@ class ServerlessEndpointAdapter(Adapter):
     async def publish(
         self, ctx: Context, api: serverless.ServerlessEndpoints, o: Observation, verdict: Verdict
     ) -> Verdict:
-        """Copy the URI and keys into the keys Secret; Ready only once they are there."""
-        keys = await api.keys(o.name)
+        """Copy the URI and keys into the keys Secret, after the key rotation's step if one is due;
+        Ready only once they are there."""
         secret = keys_secret_name(o.obj, o.spec)
+        rotated = await rotation.rotate(
+            ctx, api, o.obj, o.name, secret, o.spec.key_rotation, attempt=o.attempt
+        )
+        keys = rotated.keys
+        assert keys is not None  # a Key endpoint's keys are always read
         data = {
             "primaryKey": keys.primary,
             "secondaryKey": keys.secondary,
             "endpoint": o.observed.inference_uri or "",
         }
+        verdict = rotation.into(verdict, rotated, ctx.settings.drift_interval)
         return await publish_secret(ctx, o.obj, secret, data, verdict, what="URI and keys")
 
 

@@ -139,6 +139,8 @@ class Observation:
     owner: Ownership | None
     unmet: tuple[Unmet, ...] = ()
     refs: Refs = field(default_factory=lambda: Refs())
+    # The pass's place in the object's back-off, for a step of `publish` that retries on its own.
+    attempt: int = 0
 
     @property
     def spec_changed_since_last_pass(self) -> bool:

@@ -106,7 +106,7 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
         adopt = adopt_requested(obj.annotations)
         if observed is not None and adapter.deletes_in_azure:
             owner, claimant = await claim_on(adapter, obj, observed, ctx, adopt=adopt)
-        observation = Observation(obj, spec, name, desired, observed, owner, unmet, refs)
+        observation = Observation(obj, spec, name, desired, observed, owner, unmet, refs, attempt)
         decision = adapter.decide(observation)
         expected = resolved.target.child_id(adapter.collection, name) if adapter.collection else ""
         trespass = (

@@ -67,12 +67,9 @@ def main(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # One "this is an experimental method" line per SDK method used says nothing to an operator user.
-    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     logging.getLogger("kopf.objects").addFilter(RequeueIsNotAnError())
     if settings.ca_bundle:
         trust_extra_ca(settings.ca_bundle)
-    os.environ.pop("AZUREML_CURRENT_CLOUD", None)  # a leftover from a parent MLClient breaks the SDK import
     asyncio.run(operate(settings))
     # kopf has stopped every loop and written nothing since the signal. An Azure call still in a
     # worker thread is abandoned: waiting for it (as the interpreter would, joining its threads)

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from azureml_operator.api.common import GROUP
-
-if TYPE_CHECKING:
-    from azure.ai.ml import MLClient
 
 ARM_PROVIDER = "Microsoft.MachineLearningServices"
 # Tags the operator puts on what it creates (where Azure allows tags): who owns the resource, so an
@@ -129,12 +126,6 @@ class Connection(Protocol):
 
     @property
     def target(self) -> WorkspaceTarget: ...
-
-    @property
-    def ml(self) -> MLClient:
-        """The azure-ai-ml client, built on first use (importing azure-ai-ml, ~1.5 s, blocks the
-        caller): for code not moved to `rest` yet; nothing of the operator's own uses it."""
-        ...
 
     @property
     def rest(self) -> ArmRequests:

@@ -1,14 +1,7 @@
-"""Point the azure-ai-ml SDK at an ARM endpoint other than public Azure.
-
-The SDK keeps its clouds in a process-global table where the first registration of a name wins
-(see azure-ml-arm-contract.md §1.1), so every distinct ARM endpoint gets its own cloud name.
-All six metadata keys are required: a missing one silently falls back to public Azure.
-"""
+"""The ARM endpoint the operator talks to: public Azure, or another cloud (or the simulator)."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
 from urllib.parse import urlsplit
 
 PUBLIC_ARM = "https://management.azure.com/"
@@ -20,31 +13,3 @@ def normalise_base(url: str) -> str:
     if parts.scheme != "https" or not parts.netloc:
         raise ValueError(f"ARM endpoint must be an https:// URL, got {url!r}")
     return f"https://{parts.netloc}/"
-
-
-def cloud_name_for(base: str) -> str:
-    digest = hashlib.sha256(normalise_base(base).encode()).hexdigest()[:10]
-    return f"AzureCustom{digest}"
-
-
-def mlclient_cloud_kwargs(arm_endpoint: str) -> dict[str, Any]:
-    """Keyword arguments for `MLClient(...)` that keep every SDK call on `arm_endpoint`.
-
-    Public Azure needs none: the SDK's default cloud is already right.
-    """
-    base = normalise_base(arm_endpoint)
-    if base == PUBLIC_ARM:
-        return {}
-    return {
-        "cloud": cloud_name_for(base),
-        "cloud_metadata": {
-            "resource_manager": base,
-            "active_directory": f"{base}login/",
-            "aml_resource_id": base,
-            # Keeps registry-model deployments from contacting eastus.api.azureml.ms.
-            "registry_discovery_endpoint": base,
-            "azure_portal": "https://portal.azure.com/",
-            "storage_endpoint": "core.windows.net",
-        },
-        "show_progress": False,
-    }

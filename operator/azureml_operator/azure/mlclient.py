@@ -13,9 +13,8 @@ are each one ARM request whose path, api-version and body are pinned by azure-ml
 §3.0-§3.3 and by tests/contract; online endpoints, data and jobs already went that way. An LRU would
 keep the import and the SDK's hidden requests (a workspace GET in every create), bound the cost only
 by its size, and make an object's latency depend on whether its workspace was recently used.
-`WorkspaceConnection.ml` remains, for code not yet moved: built on first use (importing azure-ai-ml,
-which blocks its caller for the import), at most `ML_CLIENTS` per credential; the operator's own
-calls never touch it.
+The operator never imports azure-ai-ml; the contract tests hold the simulator to what the SDK sends
+and expects.
 
 Every call runs on the shared, bounded thread pool (azure-core's transport is synchronous), after a
 token from the per-subscription ARM rate limiter. Retries are off (`retry_total=0`) so one failing
@@ -29,11 +28,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from azure.core import PipelineClient
 from azure.core.credentials import TokenCredential
@@ -50,16 +47,12 @@ from azureml_operator import __version__, metrics
 from azureml_operator.azure import telemetry
 from azureml_operator.azure.classify import classify
 from azureml_operator.azure.client import ObservedWorkspace, WorkspaceTarget
-from azureml_operator.azure.cloud import mlclient_cloud_kwargs, normalise_base
+from azureml_operator.azure.cloud import normalise_base
 from azureml_operator.azure.ratelimit import ArmRateLimiter
 from azureml_operator.errors import NotFound, Throttled
 
-if TYPE_CHECKING:
-    from azure.ai.ml import MLClient
-
 USER_AGENT = f"azureml-operator/{__version__}"
 WORKSPACE_API_VERSION = "2024-10-01-preview"  # the one azure-ai-ml 1.35 uses for `workspaces.get`
-ML_CLIENTS = 4  # SDK clients a credential keeps for `WorkspaceConnection.ml`, least recently used out
 
 T = TypeVar("T")
 
@@ -132,36 +125,9 @@ class CredentialSession:
         self.limiter = limiter
         self.executor = executor
         self.rest = ArmRest(arm_endpoint, credential, connections=connections)
-        self._ml: OrderedDict[WorkspaceTarget, MLClient] = OrderedDict()
-        self._ml_lock = threading.Lock()
-
-    def ml_client(self, target: WorkspaceTarget) -> MLClient:
-        """An SDK client for `target` with this credential, from a small LRU (see the module doc)."""
-        with self._ml_lock:
-            ml = self._ml.pop(target, None)
-            if ml is None:
-                from azure.ai.ml import MLClient  # ~1.5 s and ~70 MB, paid only if anything asks
-
-                ml = MLClient(
-                    self.credential,
-                    target.subscription_id,
-                    target.resource_group,
-                    target.workspace_name,
-                    retry_total=0,
-                    user_agent=USER_AGENT,
-                    raw_request_hook=telemetry.on_request,
-                    raw_response_hook=telemetry.on_response,
-                    **mlclient_cloud_kwargs(self.arm_endpoint),
-                )
-            self._ml[target] = ml
-            while len(self._ml) > ML_CLIENTS:
-                self._ml.popitem(last=False)
-            return ml
 
     def close(self) -> None:
         self.rest.close()
-        with self._ml_lock:
-            self._ml.clear()
         close = getattr(self.credential, "close", None)  # azure-identity's hold an HTTP session too
         if close is not None:
             close()
@@ -181,11 +147,6 @@ class WorkspaceConnection:
     @property
     def rest(self) -> ArmRest:
         return self._session.rest
-
-    @property
-    def ml(self) -> MLClient:
-        """The azure-ai-ml client, for code not moved to `rest` yet (see the module doc)."""
-        return self._session.ml_client(self.target)
 
     # -- plumbing -------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 Why the mix (azure-ml-arm-contract.md §3.3, §6): the SDK's serverless create drops `authMode` and
 `contentSafety`, and its entity hides `endpointState` and `contentSafety`, so endpoints are read and
-written with plain ARM requests on the api-version the SDK uses; keys and delete go through the SDK,
-which does them faithfully.
+written with plain ARM requests on the api-version the SDK uses, as are keys and delete (the SDK does
+those faithfully, but one SDK client per workspace costs a megabyte: see mlclient.py).
 """
 
 from __future__ import annotations

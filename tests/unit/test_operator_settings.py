@@ -35,6 +35,13 @@ def test_namespace_is_repeatable() -> None:
     assert settings.all_namespaces is False
 
 
+def test_a_scoped_operator_lists_the_cluster_only_when_told_it_may() -> None:
+    assert parse(["-n", "a"], NO_ENV).lists_cluster is False
+    assert parse(["-n", "a", "--cluster-wide-claims"], NO_ENV).lists_cluster is True
+    assert parse(["-n", "a"], {"AZUREML_OPERATOR_CLUSTER_WIDE_CLAIMS": "true"}).lists_cluster is True
+    assert parse(["--all-namespaces"], NO_ENV).lists_cluster is True
+
+
 def test_namespaces_come_from_a_comma_separated_environment_variable() -> None:
     settings = parse([], {"AZUREML_OPERATOR_NAMESPACES": "a, b,,c ,"})
     assert settings.namespaces == ("a", "b", "c")

@@ -90,42 +90,56 @@ async def operate(settings: settings_mod.Settings) -> None:
 
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    elector = await lead(settings) if settings.leader_election else None
-    holding = asyncio.create_task(elector.hold()) if elector is not None else None
+    if not settings.leader_election:
+        await run_kopf(settings)
+        return
+    elector = await lead(settings)
+    holding = asyncio.create_task(elector.hold())
     try:
         await run_kopf(settings)
     finally:
-        if elector is not None and holding is not None:
-            # kopf has stopped every loop: nothing writes any more, so the next leader may start now.
-            holding.cancel()
-            await elector.release()
-            elector.close()
+        # kopf has stopped every loop: nothing writes any more, so the next leader may start now.
+        holding.cancel()
+        await elector.release()
+        elector.close()
 
 
 async def lead(settings: settings_mod.Settings) -> leader.Elector:
     """Stand by until this replica holds the Lease. Meanwhile /healthz answers (a standby is
-    healthy, and ready: it is ready to take over) and azure-ai-ml is imported, so that a failover
-    costs the lease expiry and kopf's first listing, not the SDK's import too."""
+    healthy, and ready: it is ready to take over), and what the operator's start imports is
+    imported first, so that a failover costs the lease expiry and kopf's first listing only."""
     from azureml_operator import wiring
 
-    assert settings.lease_namespace is not None  # settings refuse leader election without one
-    elector = leader.Elector(
-        await asyncio.to_thread(wiring.kube_api_client),
-        settings.lease_namespace,
-        settings.lease_name,
-        leader.identity(),
-        settings.lease_timings,
-        on_lost=lost,
+    elector = await asyncio.to_thread(
+        lambda: leader.Elector(
+            wiring.kube_api_client(),
+            settings.lease_namespace or "",
+            settings.lease_name,
+            leader.identity(),
+            settings.lease_timings,
+            on_lost=lost,
+        )
     )
     health = await serve_standby_health(settings.health_port, elector.identity)
-    warm = asyncio.create_task(asyncio.to_thread(importlib.import_module, "azure.ai.ml"))
     try:
+        # Before standing as a candidate: the imports are seconds of CPU, and a leader that spent
+        # them competing with its own renewals for the interpreter could miss its renew deadline.
+        await asyncio.to_thread(warm_up)
         await elector.acquire()
     finally:
         if health is not None:
             await health.cleanup()  # kopf serves /healthz on the same port from now on
-    await warm
     return elector
+
+
+# What the leader's startup would otherwise import first: the Azure SDK and the kubernetes client's
+# API classes (each builds thousands of validators on import).
+WARM_UP = ("azure.ai.ml", "kubernetes.client.api.core_v1_api", "kubernetes.client.api.custom_objects_api")
+
+
+def warm_up() -> None:
+    for module in WARM_UP:
+        importlib.import_module(module)
 
 
 def lost(why: str) -> None:

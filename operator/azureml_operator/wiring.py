@@ -357,7 +357,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         configure(settings)
         metrics.initialise([adapter.info.kind for adapter in ADAPTERS.values()])
         state: OperatorState = memo.state
-        state.kube = KubeApi(await asyncio.to_thread(kube_api_client))
+        # Off the loop too: the client's API classes are imported on first use, seconds of CPU.
+        state.kube = await asyncio.to_thread(lambda: KubeApi(kube_api_client()))
         state.pool = ClientPool(state.settings.arm_endpoint, concurrency=state.settings.azure_concurrency)
         # Importing azure-ai-ml takes ~1.5 s: do it now, off the event loop, not in the first reconcile.
         await asyncio.get_running_loop().run_in_executor(state.pool.executor, __import__, "azure.ai.ml")

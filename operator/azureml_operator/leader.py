@@ -140,9 +140,9 @@ class Elector:
         self._start_watchdog()
 
     async def hold(self) -> None:
-        """Renew every retry period until cancelled. A renewal that fails is retried at once (each
-        round waits a retry period); once the renew deadline has passed since the last success the
-        watchdog ends leadership."""
+        """Renew every retry period until cancelled. A failed renewal is tried again a retry period
+        later; once the renew deadline has passed since the last success began, the watchdog ends
+        leadership. Another holder in the Lease ends it at once."""
         while self.leading.is_set():
             await asyncio.sleep(self.timings.retry_period)
             if await self.try_acquire_or_renew() or self.observed is None:

@@ -71,8 +71,9 @@ SERVICE_ACCOUNTS = ("", "serviceaccounts")
 
 # Deleting these answers with the object; other built-ins answer with a Status, as on a real server.
 _RETURNS_DELETED_OBJECT = {NAMESPACES, CRDS}
-# Resources whose strategy allows AllowCreateOnUpdate (a PUT of a missing object creates it).
-# UNVERIFIED beyond Leases: core Events allow it too, but nothing here relies on them doing so.
+# Resources whose strategy has AllowCreateOnUpdate (a PUT of a missing object creates it).
+# UNVERIFIED: core Events' strategy is believed to allow it too; not emulated (nobody here PUTs a
+# missing Event), so the stand-in answers such a PUT 404.
 CREATE_ON_UPDATE = {leases.KEY}
 
 

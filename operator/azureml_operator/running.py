@@ -1,10 +1,12 @@
 """`azureml-operator run`: configure the process (trust, logging, metrics, health) and run kopf
-with the operator's handlers until a signal stops it."""
+with the operator's handlers until a signal stops it. With --leader-election, kopf starts only
+once this replica holds the Lease (leader.py), and the process ends as soon as it no longer does."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import sys
@@ -12,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from azureml_operator import logs
+from azureml_operator import leader, logs
 from azureml_operator import settings as settings_mod
 
 log = logging.getLogger("azureml_operator")
@@ -81,12 +83,94 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def operate(settings: settings_mod.Settings) -> None:
-    import kopf
-
-    from azureml_operator import metrics, wiring
+    from azureml_operator import metrics
 
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
+    if not settings.leader_election:
+        await run_kopf(settings)
+        return
+    elector = await lead(settings)
+    holding = asyncio.create_task(elector.hold())
+    try:
+        await run_kopf(settings)
+    finally:
+        # kopf has stopped every loop: nothing writes any more, so the next leader may start now.
+        holding.cancel()
+        await elector.release()
+        elector.close()
+
+
+async def lead(settings: settings_mod.Settings) -> leader.Elector:
+    """Stand by until this replica holds the Lease. Meanwhile /healthz answers (a standby is
+    healthy, and ready: it is ready to take over), and what the operator's start imports is
+    imported first, so that a failover costs the lease expiry and kopf's first listing only."""
+    from azureml_operator import wiring
+
+    elector = await asyncio.to_thread(
+        lambda: leader.Elector(
+            wiring.kube_api_client(),
+            settings.lease_namespace or "",
+            settings.lease_name,
+            leader.identity(),
+            settings.lease_timings,
+            on_lost=lost,
+        )
+    )
+    health = await serve_standby_health(settings.health_port, elector.identity)
+    try:
+        # Before standing as a candidate: the imports are seconds of CPU, and a leader that spent
+        # them competing with its own renewals for the interpreter could miss its renew deadline.
+        await asyncio.to_thread(warm_up)
+        await elector.acquire()
+    finally:
+        if health is not None:
+            await health.cleanup()  # kopf serves /healthz on the same port from now on
+    return elector
+
+
+# What the leader's startup would otherwise import first: the Azure SDK and the kubernetes client's
+# API classes (each builds thousands of validators on import).
+WARM_UP = ("azure.ai.ml", "kubernetes.client.api.core_v1_api", "kubernetes.client.api.custom_objects_api")
+
+
+def warm_up() -> None:
+    for module in WARM_UP:
+        importlib.import_module(module)
+
+
+def lost(why: str) -> None:
+    """Leadership is gone (or can no longer be proven): stop at once, whatever runs. Another replica
+    may be leading within moments; the Deployment restarts this one, as a candidate again."""
+    log.error("leader election lost, exiting: %s", why)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+async def serve_standby_health(port: int, identity: str) -> Any:
+    """/healthz for a standby, whose kopf (and its liveness endpoint) has not started."""
+    if not port:
+        return None
+    from aiohttp import web
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"leader": False, "identity": identity})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    return runner
+
+
+async def run_kopf(settings: settings_mod.Settings) -> None:
+    import kopf
+
+    from azureml_operator import wiring
+
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -95,7 +179,8 @@ async def operate(settings: settings_mod.Settings) -> None:
 
     wiring.register(registry, settings)
     log.info(
-        "watching %s; ARM %s; default workspace %s",
+        "%swatching %s; ARM %s; default workspace %s",
+        "leading; " if settings.leader_election else "",
         "all namespaces" if settings.all_namespaces else ", ".join(settings.namespaces),
         settings.arm_endpoint,
         settings.default_workspace or "(none)",

@@ -8,11 +8,12 @@ import argparse
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from azureml_operator.azure.client import WorkspaceTarget
 from azureml_operator.azure.cloud import PUBLIC_ARM, normalise_base
 from azureml_operator.azure.credentials import is_loopback
+from azureml_operator.election import Timings, own_namespace
 from azureml_operator.logs import FORMATS, LEVELS
 
 ENV_PREFIX = "AZUREML_OPERATOR_"
@@ -33,6 +34,11 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     cluster_wide_claims: bool = False
+    # One active replica among several: run only while holding this Lease (leader.py).
+    leader_election: bool = False
+    lease_name: str = "azureml-operator"
+    lease_namespace: str | None = None
+    lease_timings: Timings = field(default_factory=Timings)
 
     @property
     def operator_credential_kind(self) -> str:
@@ -158,6 +164,42 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         default=default("LOG_FORMAT", "text"),
         help="text (default) or json: one object per line, naming the object it is about",
     )
+    election = parser.add_argument_group(
+        "leader election", "several replicas, one active: it runs while it holds a coordination.k8s.io Lease"
+    )
+    election.add_argument(
+        "--leader-election",
+        action="store_true",
+        default=(default("LEADER_ELECTION") or "").lower() in ("1", "true", "yes"),
+        help="wait to hold the Lease before reconciling anything; exit when it cannot be renewed",
+    )
+    election.add_argument(
+        "--lease-name", default=default("LEASE_NAME", "azureml-operator"), help="the Lease's name"
+    )
+    election.add_argument(
+        "--lease-namespace",
+        default=default("LEASE_NAMESPACE") or env.get("POD_NAMESPACE"),
+        help="the Lease's namespace (default: POD_NAMESPACE, else the pod's ServiceAccount namespace)",
+    )
+    timings = Timings()
+    election.add_argument(
+        "--lease-duration",
+        type=float,
+        default=default("LEASE_DURATION", str(timings.lease_duration)),
+        help="seconds a standby waits, after the Lease last changed, before taking it",
+    )
+    election.add_argument(
+        "--lease-renew-deadline",
+        type=float,
+        default=default("LEASE_RENEW_DEADLINE", str(timings.renew_deadline)),
+        help="seconds the leader keeps trying to renew before it exits (less than the duration)",
+    )
+    election.add_argument(
+        "--lease-retry-period",
+        type=float,
+        default=default("LEASE_RETRY_PERIOD", str(timings.retry_period)),
+        help="seconds between attempts to take or renew the Lease",
+    )
     parser.set_defaults(
         _env_namespaces=default("NAMESPACES"),
         _env_all_namespaces=(default("ALL_NAMESPACES") or "").lower() in ("1", "true", "yes"),
@@ -195,6 +237,19 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         raise SettingsError("--drift-interval must be positive (seconds)")
     if args.azure_concurrency < 1:
         raise SettingsError("--azure-concurrency must be at least 1")
+    timings = Timings(args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
+    lease_namespace = args.lease_namespace or (own_namespace() if args.leader_election else None)
+    if args.leader_election:
+        if not all(
+            math.isfinite(t) for t in (timings.lease_duration, timings.renew_deadline, timings.retry_period)
+        ):
+            raise SettingsError("the lease timings must be finite numbers of seconds")
+        if problem := timings.problem():
+            raise SettingsError(f"leader election: {problem}")
+        if not lease_namespace:
+            raise SettingsError(
+                "--leader-election needs the Lease's namespace: --lease-namespace, or POD_NAMESPACE (downward API)"
+            )
     return Settings(
         namespaces=namespaces,
         all_namespaces=all_namespaces,
@@ -211,6 +266,10 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         else _one_of("log level", args.log_level, LEVELS),
         log_format=_one_of("log format", args.log_format, FORMATS),
         cluster_wide_claims=bool(args.cluster_wide_claims),
+        leader_election=bool(args.leader_election),
+        lease_name=args.lease_name,
+        lease_namespace=lease_namespace,
+        lease_timings=timings,
     )
 
 

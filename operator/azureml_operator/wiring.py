@@ -363,7 +363,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         configure(settings)
         metrics.initialise([adapter.info.kind for adapter in ADAPTERS.values()])
         state: OperatorState = memo.state
-        state.kube = KubeApi(await asyncio.to_thread(kube_api_client))
+        # Off the loop too: the client's API classes are imported on first use, seconds of CPU.
+        state.kube = await asyncio.to_thread(lambda: KubeApi(kube_api_client()))
         state.pool = ClientPool(state.settings.arm_endpoint, concurrency=state.settings.azure_concurrency)
 
     @kopf.on.cleanup(registry=registry)

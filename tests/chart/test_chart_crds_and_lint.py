@@ -32,7 +32,7 @@ def test_lint_finds_a_broken_template(tmp_path: Path) -> None:
     broken = tmp_path / "azureml-operator"
     shutil.copytree(CHART, broken)
     (broken / "templates" / "broken.yaml").write_text("{{ .Values.nothing.here }}\n")
-    values = (broken / "values.yaml").read_text().replace("replicas: 1", "replicas: 2")
+    values = (broken / "values.yaml").read_text().replace("replicas: 1", "replicas: -1")
     (broken / "values.yaml").write_text(values)
     chart = (broken / "Chart.yaml").read_text() + "icon: https://example.com/icon.png\n"
     (broken / "Chart.yaml").write_text(chart)

@@ -29,7 +29,7 @@ def refusing() -> Iterator[Helm]:
 
 
 REFUSED = [
-    ({"replicas": 2}, "at '/replicas': maximum: got 2, want 1"),
+    ({"replicas": -1}, "at '/replicas': minimum: got -1, want 0"),
     ({"replicas": "1"}, "at '/replicas': got string, want integer"),
     ({"driftInterval": -5}, "at '/driftInterval': exclusiveMinimum: got -5, want 0"),
     ({"driftInterval": 0}, "at '/driftInterval': exclusiveMinimum: got 0, want 0"),
@@ -137,9 +137,3 @@ def test_the_defaults_and_every_reserved_key_are_valid() -> None:
             documented = set(schema["properties"][key]["properties"])
             assert set(value) <= documented, key
             assert documented - set(value) <= {"maxUnavailable", "minAvailable", "claims"}, key
-
-
-def test_the_schema_refuses_a_second_replica_with_its_reason() -> None:
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    assert schema["properties"]["replicas"]["maximum"] == 1
-    assert "leader election" in schema["properties"]["replicas"]["description"]

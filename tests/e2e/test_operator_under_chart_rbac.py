@@ -20,12 +20,14 @@ from azureml_standins import stories
 from azureml_standins.kube.process import KubeProcess
 from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
-from conftest import DRIFT_INTERVAL
 
 # Test directories are not packages: the chart tests' Helm harness is imported from its folder.
 sys.path.append(str(ROOT / "tests" / "chart"))
 from builtins_proxy import BuiltinsProxy
 from chart_helpers import Helm, Release
+
+# conftest.py's, not imported from it: run beside tests/kube, `conftest` may name that one.
+DRIFT_INTERVAL = 3.0
 
 
 @pytest.fixture

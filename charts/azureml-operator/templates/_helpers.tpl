@@ -58,6 +58,29 @@ app.kubernetes.io/part-of: azureml-operator
 {{- end }}
 
 {{/*
+Leader election: on with more than one replica (or when asked for). The timings must keep the
+fencing order the operator checks too: a leader gives up (renew deadline) before a standby may take
+over (lease duration), after several renewal attempts (retry period).
+*/}}
+{{- define "azureml-operator.leaderElection" -}}
+{{- $le := .Values.leaderElection }}
+{{- if or $le.enabled (gt (int .Values.replicas) 1) }}
+{{- if not (lt (int $le.renewDeadlineSeconds) (int $le.leaseDurationSeconds)) }}
+{{- fail "leaderElection.renewDeadlineSeconds must be less than leaderElection.leaseDurationSeconds" }}
+{{- end }}
+{{- if not (lt (int $le.retryPeriodSeconds) (int $le.renewDeadlineSeconds)) }}
+{{- fail "leaderElection.retryPeriodSeconds must be less than leaderElection.renewDeadlineSeconds" }}
+{{- end }}
+{{- print "true" }}
+{{- end }}
+{{- end }}
+
+{{/* The Lease the replicas elect their leader on: one per release, in the release namespace. */}}
+{{- define "azureml-operator.leaseName" -}}
+{{- include "azureml-operator.fullname" . }}
+{{- end }}
+
+{{/*
 The kinds of the azureml.dev API group, from the CRDs the chart ships (files/crds), so a new kind
 gets its RBAC without an edit here.
 */}}

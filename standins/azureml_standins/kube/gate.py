@@ -90,6 +90,10 @@ class Gate:
         self._authorize(attrs)
         return attrs
 
+    def authorize(self, attrs: Attributes) -> None:
+        """A further check a request needs once routed (a PUT that creates is also a `create`)."""
+        self._authorize(attrs)
+
     def _authorize(self, attrs: Attributes) -> None:
         decision = self.authorizer.authorize(attrs)
         if not decision.allowed:

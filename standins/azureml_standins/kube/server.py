@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import ssl
@@ -45,7 +46,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from azureml_standins.kube import impersonation, protobuf, selectors, tables, tokenrequest
+from azureml_standins.kube import impersonation, leases, protobuf, selectors, tables, tokenrequest
 from azureml_standins.kube.attributes import Attributes, watch_flag
 from azureml_standins.kube.auth import UserInfo
 from azureml_standins.kube.discovery import VERSION, ResourceInfo
@@ -70,6 +71,10 @@ SERVICE_ACCOUNTS = ("", "serviceaccounts")
 
 # Deleting these answers with the object; other built-ins answer with a Status, as on a real server.
 _RETURNS_DELETED_OBJECT = {NAMESPACES, CRDS}
+# Resources whose strategy has AllowCreateOnUpdate (a PUT of a missing object creates it).
+# UNVERIFIED: core Events' strategy is believed to allow it too; not emulated (nobody here PUTs a
+# missing Event), so the stand-in answers such a PUT 404.
+CREATE_ON_UPDATE = {leases.KEY}
 
 
 def _protobuf_field(number: int, payload: bytes) -> bytes:
@@ -284,6 +289,8 @@ class Handler:
                 "warnings": warnings,
                 "guard": self.gate.guard(attrs),
             }
+            if method == "PUT" and subresource is None and self._creates_on_update(info, namespace, name):
+                return self._create_on_update(info, attrs, namespace, name, body, common)
             if method == "PUT":
                 obj = self.store.replace(info, namespace, name, body, **common)
             else:
@@ -365,6 +372,51 @@ class Handler:
             guard=self.gate.guard(attrs),
         )
         return _json(_present(info, obj), 201, warnings)
+
+    def _creates_on_update(self, info: ResourceInfo, namespace: str | None, name: str) -> bool:
+        """A PUT of a missing object creates it where the resource's strategy allows it."""
+        if info.key not in CREATE_ON_UPDATE:
+            return False
+        try:
+            self.store.get(info, namespace, name)
+        except ApiError as e:
+            if e.code == 404:
+                return True
+            raise
+        return False
+
+    def _create_on_update(
+        self,
+        info: ResourceInfo,
+        attrs: Attributes,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        common: dict[str, Any],
+    ) -> web.Response:
+        """As kube-apiserver's update handler: the write is also authorized as a `create`, and
+        answers 201."""
+        self.gate.authorize(dataclasses.replace(attrs, verb="create"))
+        if isinstance(body, dict) and isinstance(body.get("metadata"), dict):
+            meta = body["metadata"]
+            if meta.get("name") not in (None, name):
+                raise bad_request(
+                    f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+                )
+            meta["name"] = name
+            # UNVERIFIED: a real server ignores a resourceVersion sent to create through an update
+            # (the storage's create path never sees it); the stand-in drops it likewise.
+            meta.pop("resourceVersion", None)
+        obj = self.store.create(
+            info,
+            namespace,
+            body,
+            dry_run=common["dry_run"],
+            field_validation=common["field_validation"],
+            warnings=common["warnings"],
+            guard=common["guard"],
+        )
+        return _json(_present(info, obj), 201, common["warnings"])
 
     async def delete_collection(
         self, request: web.Request, info: ResourceInfo, namespace: str | None

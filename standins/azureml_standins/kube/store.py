@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azureml_standins.kube import patching, validation
+from azureml_standins.kube import leases, patching, validation
 from azureml_standins.kube.discovery import Registry, ResourceInfo
 from azureml_standins.kube.errors import (
     ApiError,
@@ -421,7 +421,9 @@ class Store:
             old = self.get(info, namespace, name)
             candidate = copy.deepcopy(body)
             candidate.setdefault("metadata", {})
-            if (info.is_custom or info.key == CRDS) and not candidate["metadata"].get("resourceVersion"):
+            if (info.is_custom or info.key in (CRDS, leases.KEY)) and not candidate["metadata"].get(
+                "resourceVersion"
+            ):
                 # Their strategies disallow unconditional updates (built-ins such as ConfigMaps allow them).
                 raise invalid(
                     info.kind,

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from azureml_standins import admission
-from azureml_standins.kube import rbac_admission
+from azureml_standins.kube import leases, rbac_admission
 from azureml_standins.kube.discovery import ResourceInfo
 from azureml_standins.kube.errors import ApiError, bad_request, invalid
 
@@ -236,6 +236,8 @@ def admit_builtin(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] |
         errors = crd_errors(obj, old)
         if errors:
             raise invalid(info.kind, info.group, name, errors)
+    if info.key == leases.KEY:
+        obj = leases.admit(obj, old)
     if info.group == rbac_admission.GROUP:
         errors = rbac_admission.admit(info.plural, obj, old)
         if errors:

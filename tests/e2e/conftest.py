@@ -5,22 +5,19 @@ watching only that namespace."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_helpers import PLURALS, ROOT, Cluster, G, Operators, V
+from e2e_helpers import DRIFT_INTERVAL, ROOT, Cluster, Operators, forget_namespace
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from azureml_standins.kube.process import KubeProcess
 from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
 
 # Short enough that a test sees a drift check, long enough that an idle object is quiet.
-DRIFT_INTERVAL = 3.0
 E2E_LATENCY_SCALE = 0.005  # a serverless create takes ~0.3 s simulated
 
 
@@ -48,22 +45,6 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     client.CoreV1Api(api_client).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     forget_namespace(api_client, name)
-
-
-def forget_namespace(api_client: client.ApiClient, name: str) -> None:
-    """Remove what a test left (its operator is stopped by now): the stand-in serves the whole
-    session, and a leftover object still claims its Azure resource, which would rightly keep a later
-    test's object from adopting the resource of the same name."""
-    custom = client.CustomObjectsApi(api_client)
-    for plural in PLURALS.values():
-        for obj in custom.list_namespaced_custom_object(G, V, name, plural).get("items", []):
-            meta = obj["metadata"]
-            if meta.get("finalizers"):
-                custom.patch_namespaced_custom_object(
-                    G, V, name, plural, meta["name"], {"metadata": {"finalizers": None}}
-                )
-            with contextlib.suppress(ApiException):
-                custom.delete_namespaced_custom_object(G, V, name, plural, meta["name"])
 
 
 @pytest.fixture

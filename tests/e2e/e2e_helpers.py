@@ -4,6 +4,7 @@ manifests, a small client for the custom objects, and polling with useful failur
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ LLAMA = "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct"
 MISTRAL = "azureml://registries/azureml-mistral/models/Mistral-large-2407"
 SUB = "00000000-0000-0000-0000-000000000000"
+# The operators of these tests check for drift every few seconds, so a test can watch several checks.
+DRIFT_INTERVAL = 3.0
 WS_ID = f"/subscriptions/{SUB}/resourceGroups/rg-sim/providers/Microsoft.MachineLearningServices/workspaces/ws-sim"
 PLURALS = {
     "Workspace": "workspaces",
@@ -252,3 +255,19 @@ class Operators:
 
     def log(self) -> str:
         return "\n".join(f"=== operator #{i + 1} ===\n{op.log_text()}" for i, op in enumerate(self.started))
+
+
+def forget_namespace(api_client: client.ApiClient, name: str) -> None:
+    """Remove what a test left (its operator is stopped by now): the stand-in serves the whole
+    session, and a leftover object still claims its Azure resource, which would rightly keep a later
+    test's object from adopting the resource of the same name."""
+    custom = client.CustomObjectsApi(api_client)
+    for plural in PLURALS.values():
+        for obj in custom.list_namespaced_custom_object(G, V, name, plural).get("items", []):
+            meta = obj["metadata"]
+            if meta.get("finalizers"):
+                custom.patch_namespaced_custom_object(
+                    G, V, name, plural, meta["name"], {"metadata": {"finalizers": None}}
+                )
+            with contextlib.suppress(ApiException):
+                custom.delete_namespaced_custom_object(G, V, name, plural, meta["name"])

@@ -7,10 +7,9 @@ import base64
 import time
 
 import pytest
-from e2e_helpers import PHI, Cluster, arm, manifest, ready, writes
+from e2e_helpers import DRIFT_INTERVAL, PHI, Cluster, arm, manifest, ready, writes
 
 from azureml_standins.simulator.process import SimulatorProcess
-from conftest import DRIFT_INTERVAL
 
 
 def test_a_setting_changed_in_azure_is_put_back(cluster: Cluster, sim: SimulatorProcess) -> None:

@@ -15,10 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
-from e2e_helpers import PHI, Cluster, Operators, chat, manifest, ready, stats
+from e2e_helpers import DRIFT_INTERVAL, PHI, Cluster, Operators, chat, manifest, ready, stats
 
 from azureml_standins.simulator.process import SimulatorProcess
-from conftest import DRIFT_INTERVAL
 
 ROTATE = "azureml.dev/rotate-keys"
 HASH = "azureml.dev/keys-hash"

@@ -10,13 +10,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_helpers import LLAMA, PHI, SUB, WS_ID, Cluster, arm, manifest, ready, writes
+from e2e_helpers import (
+    DRIFT_INTERVAL,
+    LLAMA,
+    PHI,
+    SUB,
+    WS_ID,
+    Cluster,
+    arm,
+    forget_namespace,
+    manifest,
+    ready,
+    writes,
+)
 from kubernetes import client
 
 from azureml_standins.kube.process import KubeProcess
 from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
-from conftest import DRIFT_INTERVAL, forget_namespace
 
 ADOPT = {"azureml.dev/adopt": "true"}
 PHI_35 = "azureml://registries/azureml/models/Phi-3.5-mini-instruct"  # one endpoint per model per workspace

@@ -6,11 +6,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from e2e_helpers import LLAMA, PHI, SUB, Cluster, manifest, ready
+from e2e_helpers import DRIFT_INTERVAL, LLAMA, PHI, SUB, Cluster, manifest, ready
 
 from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
-from conftest import DRIFT_INTERVAL
 
 
 def workspace(

@@ -119,7 +119,8 @@ def answered(
     key = (subscription.lower(), kind)
     with _LIMITERS_LOCK:
         flying = _IN_FLIGHT.get(key, {})
-        flying.pop(ident, None) if ident is not None else None
+        if ident is not None:
+            flying.pop(ident, None)
         for stale in [i for i, at in flying.items() if now - at > _FORGET_AFTER]:
             del flying[stale]
         unseen = len(flying)

@@ -358,7 +358,7 @@ def steady(
     }
 
 
-LATENCY_SAMPLES = 20
+LATENCY_SAMPLES = 20  # --latency-samples
 
 
 def latency_workspaces() -> list[str]:
@@ -556,11 +556,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--intervals", type=int, default=3, help="steady-state intervals measured")
     p.add_argument("--timeout", type=float, default=1200, help="give up on a scenario after this, s")
     p.add_argument("--output", type=Path, default=HERE / "results.json")
+    p.add_argument("--latency-samples", type=int, help="apply -> first write samples (20; quick 5)")
     p.add_argument("--report-only", action="store_true", help="redo the plot and README table from --output")
     args = p.parse_args(argv)
     if args.report_only:
         report(json.loads(args.output.read_text()))
         return 0
+    global LATENCY_SAMPLES
+    LATENCY_SAMPLES = args.latency_samples or (5 if args.quick else 20)
     scales = args.endpoints or ([24, 96] if args.quick else [100, 1000])
     seq_n = args.sequential or (24 if args.quick else 100)
 
@@ -582,12 +585,14 @@ def main(argv: list[str] | None = None) -> int:
         k = Kube(kube.client())
         print(f"sequential SDK script, {seq_n} endpoints ...", flush=True)
         results["sequential"] = sequential(sim, plans[0])
+        args.output.write_text(json.dumps(results, indent=1) + "\n")
         print(f"  {results['sequential']['wallSeconds']} s", flush=True)
         ns = ""
         for plan in plans[1:]:
             print(f"operator, {plan.endpoints} endpoints applied at once ...", flush=True)
             r, ns = throughput(kube, k, sim, plan, args.timeout)
             results["throughput"].append(r)
+            args.output.write_text(json.dumps(results, indent=1) + "\n")  # a later failure keeps this
             print(
                 f"  {r['ready']}/{r['endpoints']} Ready in {r['wallSeconds']} s, {r['throttled']} 429s",
                 flush=True,

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Test processes; every worker starts its own simulator and Kubernetes stand-in (0: no workers).
 TEST_WORKERS ?= 3
 
-.PHONY: venv demo test lint crds simulator clean
+.PHONY: venv demo test lint crds simulator bench clean
 
 $(STAMP): pyproject.toml standins/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 not found: install it or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -46,6 +46,13 @@ crds: $(STAMP)
 	rm -f crds/*.yaml $(CHART_CRDS)/*.yaml
 	$(BIN)/azureml-operator crds --output-dir crds
 	$(BIN)/azureml-operator crds --output-dir $(CHART_CRDS)
+
+# Throughput, steady state, latency and memory against the simulator, beside the sequential SDK
+# script: benchmarks/results.json, README.md and the plot (`BENCH_ARGS=--quick`: a couple of minutes).
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # A local Azure ML control plane on https://127.0.0.1:8443; its CA lands in .sim/ca.pem.
 simulator: $(STAMP)

@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 
 from azureml_operator import metrics
 from azureml_operator.azure import telemetry
+from azureml_operator.azure.ratelimit import ArmRateLimiter, BucketSpec
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 WS = f"https://management.azure.com/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
@@ -68,3 +69,17 @@ def test_a_429_is_counted_as_throttled() -> None:
     assert sample("azureml_operator_arm_throttled_requests_total") == before + 1
     telemetry.on_response(exchange("GET", WS, 200, {"x-ms-ratelimit-remaining-subscription-reads": "n/a"}))
     assert sample("azureml_operator_arm_throttled_requests_total") == before + 1
+
+
+def test_the_remaining_budget_reaches_the_rate_limiter_less_the_requests_still_in_flight() -> None:
+    sub = "00000000-0000-0000-0000-0000000000bb"  # a subscription of this test's own
+    url = WS.replace(SUB, sub) + "/serverlessEndpoints/ep"
+    limiter = ArmRateLimiter(buckets={k: BucketSpec(100, 10) for k in ("reads", "writes", "deletes")})
+    answered = exchange("PUT", url, 200, {"x-ms-ratelimit-remaining-subscription-writes": "20"})
+    exchange("PUT", url, 200, {})  # sent, not answered yet
+    telemetry.on_response(answered)
+    taken = 0
+    while limiter.try_acquire(sub, "PUT") == 0.0:
+        taken += 1
+    assert taken == 5  # 20 - 1 in flight = 19, down to the low-water mark of 15 at once
+    assert limiter.try_acquire(sub, "GET") == 0.0  # reads untouched

@@ -2,7 +2,8 @@
 long it took, and how much of the subscription's ARM budget is left (ARM says so in the
 `x-ms-ratelimit-remaining-subscription-*` headers of every answer). Hooked into the SDK's and the
 plain ARM client's pipelines (azure-core's raw request/response hooks), so every call is seen,
-whichever client makes it.
+whichever client makes it. The remaining budget also goes to the rate limiter (`ratelimit.observe`),
+which paces from it: the header is the only count that includes every other caller of the subscription.
 
 Labels stay bounded: an operation is the method and the ARM resource types of the path, never a
 name ("PUT workspaces/onlineEndpoints/deployments"); a subscription id is configuration, not data.
@@ -16,11 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from azureml_operator import metrics
+from azureml_operator.azure import ratelimit
 
 _PROVIDER = "/providers/microsoft.machinelearningservices/"
 _SUBSCRIPTION = re.compile(r"^/subscriptions/([0-9A-Fa-f-]{36})(?:/|$)")
 _TYPE = re.compile(r"^[A-Za-z]{1,64}$")
 _STARTED = "azureml_operator_started"
+_FLIGHT = "azureml_operator_in_flight"
 BUDGETS = ("reads", "writes", "deletes")
 
 
@@ -46,6 +49,10 @@ def subscription_of(url: str) -> str | None:
 
 def on_request(request: Any) -> None:
     request.context[_STARTED] = time.monotonic()
+    http_request = request.http_request
+    subscription = subscription_of(http_request.url)
+    if subscription is not None:
+        request.context[_FLIGHT] = ratelimit.sending(subscription, ratelimit.kind_of(http_request.method))
 
 
 def on_response(response: Any) -> None:
@@ -63,7 +70,14 @@ def on_response(response: Any) -> None:
     if subscription is None:
         return
     headers = http_response.headers
+    kind = ratelimit.kind_of(method)
+    mine: int | None = None
     for budget in BUDGETS:
         left = headers.get(f"x-ms-ratelimit-remaining-subscription-{budget}")
         if left is not None and left.strip().isdigit():
             metrics.ARM_REMAINING.labels(subscription, budget).set(int(left))
+            if budget == kind:
+                mine = int(left)
+            else:
+                ratelimit.observe(subscription, budget, int(left))
+    ratelimit.answered(subscription, kind, mine, response.context.get(_FLIGHT))

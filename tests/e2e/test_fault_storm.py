@@ -121,7 +121,7 @@ def test_through_azure_faults_and_broken_watches_everything_converges_within_bud
     made = during["totalRequests"] - before["totalRequests"]
     context = f"{storm.context()}; {made} ARM requests in {window:.1f} s for {objects} objects"
     assert made <= budget, f"{context}: over the budget of {budget:.0f}\n{cluster.log()[-6000:]}"
-    assert during["faultsFired"] > 0 and during["throttled"] + during["faultsFired"] > 0, context
+    assert during["faultsFired"] > 0, context
     assert kube.expired_resumptions() > refused_before, f"{context}: no watch resumption was refused with 410"
     print(f"\n{context}; budget {budget:.0f}; faults fired {during['faultsFired']}")
 

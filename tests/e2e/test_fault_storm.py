@@ -19,7 +19,8 @@ on the same schedule. So over a window of T seconds with N objects:
     ARM requests <= N * (T / MIN_GAP + 1 + WAKES) * CALLS_PER_PASS
 
 A hot loop (a retry without its back-off, a status write that wakes its own loop) breaks it at
-once: it has no delay between passes."""
+once: it has no delay between passes. Once converged, with Azure well and nothing changing, only
+the drift check runs: N * (T / DRIFT_GAP + 1) * CALLS_PER_PASS."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ MIN_GAP = 1.6
 WAKES = 6
 CALLS_PER_PASS = 4
 ROUNDS = 8
+DRIFT_GAP = 2.7  # the e2e drift interval (3 s), -10 %
+QUIET = 6.0
 FAULTS: list[dict[str, Any]] = [
     {"status": 429, "code": "TooManyRequests", "retryAfter": RETRY_AFTER, "rate": 0.05},
     {"status": 503, "rate": 0.05},
@@ -126,3 +129,14 @@ def test_through_azure_faults_and_broken_watches_everything_converges_within_bud
     print(f"\n{context}; budget {budget:.0f}; faults fired {during['faultsFired']}")
 
     storm.wait_converged(timeout=90)
+
+    # Converged, Azure well again, nothing changing: only the drift check runs (DRIFT_GAP apart).
+    quiet_before, quiet_started = stats(sim), time.monotonic()
+    time.sleep(QUIET)
+    quiet = stats(sim)["totalRequests"] - quiet_before["totalRequests"]
+    live = sum(len(names) for names in storm.wanted.values())
+    quiet_budget = live * ((time.monotonic() - quiet_started) / DRIFT_GAP + 1) * CALLS_PER_PASS
+    assert quiet <= quiet_budget, (
+        f"{storm.context()}: {quiet} ARM requests in {QUIET} s of quiet for {live} objects"
+    )
+    print(f"quiet: {quiet} ARM requests in {QUIET} s for {live} objects; budget {quiet_budget:.0f}")

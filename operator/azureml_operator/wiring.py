@@ -169,13 +169,19 @@ def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
 
 
 async def write_status(
-    state: OperatorState, adapter: Adapter, body: Mapping[str, Any], verdict: Verdict
+    state: OperatorState,
+    adapter: Adapter,
+    body: Mapping[str, Any],
+    verdict: Verdict,
+    generation: int | None = None,
 ) -> str | None:
     """Write what changed of the status (for this uid only) and post the Events it calls for; the
-    resourceVersion written, if anything was."""
+    resourceVersion written, if anything was. `generation` is the one the pass decided on: kopf's
+    body is live and may hold a newer spec, which the pass has not seen and must not claim."""
     assert state.kube is not None
     obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
-    patch, events = next_status(body.get("status"), verdict, obj.generation, model=adapter.info.status_model)
+    observed = obj.generation if generation is None else generation
+    patch, events = next_status(body.get("status"), verdict, observed, model=adapter.info.status_model)
     version = None
     if patch:
         try:
@@ -254,7 +260,7 @@ async def run_loop(
                     verdict = unexpected(err, obj, "reconcile", schedule.attempt)
                 if stopped:
                     return
-                if (written := await write_status(state, adapter, body, verdict)) is not None:
+                if (written := await write_status(state, adapter, body, verdict, obj.generation)) is not None:
                     schedule.wrote(written)
             count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
             if verdict.progressed:

@@ -20,6 +20,8 @@ from runtime_fakes import (
 )
 
 from azureml_operator.conditions import Reason
+from azureml_operator.errors import Recoverable
+from azureml_operator.reconcilers.status import next_status
 
 ENDPOINT_ID = DEFAULT_TARGET.child_id("onlineEndpoints", "chat-prod")
 
@@ -107,6 +109,29 @@ async def test_a_failed_deployment_carries_azures_reason() -> None:
     obj = {**dep, "status": {"observedGeneration": 1}}
     verdict = await h.reconcile(obj)
     assert verdict.reason is Reason.PROVISIONING_FAILED and "OutOfQuota: no cores" in verdict.message
+
+
+async def test_a_503_on_the_retry_a_spec_change_asked_for_does_not_use_the_change_up() -> None:
+    """A failed provisioning is retried only after a spec change; when that retry meets a 503, the
+    status keeps the old observedGeneration, so the next pass still retries instead of reporting
+    ProvisioningFailed for good (found by the fault storm)."""
+    h = Harness()
+    failed = not_ready_status("ProvisioningFailed", "change the spec or delete the object to retry")
+    dep = online_deployment("blue", spec={"instanceCount": 2}, generation=2, status=failed)
+    h.add(endpoint(status=provisioned()))
+    h.deployments.add(
+        "chat-prod", "blue", model=PHI_VERSIONED, provisioning_state="Failed", tags=owner_tags(dep)
+    )
+    h.deployments.fail("begin_put", Recoverable("503 Service Unavailable"))
+
+    interrupted = await h.reconcile(dep)
+
+    assert interrupted.reason is Reason.AZURE_UNAVAILABLE
+    patch, _ = next_status(dep["status"], interrupted, 2)
+    assert "observedGeneration" not in patch and patch["conditions"][0]["observedGeneration"] == 1
+    retried = await h.reconcile({**dep, "status": {**dep["status"], **patch}}, attempt=1)
+    assert retried.reason is Reason.UPDATING
+    assert [c.method for c in h.deployments.calls].count("begin_put") == 2
 
 
 # -- deletion -------------------------------------------------------------------------------------

@@ -265,3 +265,16 @@ def test_keep_status_writes_nothing_but_still_posts_the_verdicts_events() -> Non
 def test_a_requeue_without_a_delay_is_refused() -> None:
     with pytest.raises(ValueError):
         Verdict("False", Reason.CREATING, "x", finality=Finality.REQUEUE)
+
+
+def test_a_failure_retried_by_itself_keeps_the_observed_generation() -> None:
+    """A pass that failed before acting on generation 2 does not claim to have observed it."""
+    old, _ = next_status(None, Verdict.ready(Reason.SUCCEEDED, "ok"), generation=1, now=T0)
+    failed = Verdict.not_ready(Reason.AZURE_UNAVAILABLE, "503; retrying in 5 s", requeue_after=5.0)
+    failed.observed = False
+    patch, _ = next_status(old, failed, generation=2, now=T1)
+    assert "observedGeneration" not in patch
+    assert patch["conditions"][0]["reason"] == "AzureUnavailable"
+    assert patch["conditions"][0]["observedGeneration"] == 1
+    acted, _ = next_status(apply(old, patch), Verdict.ready(Reason.SUCCEEDED, "ok"), generation=2, now=T2)
+    assert acted["observedGeneration"] == 2

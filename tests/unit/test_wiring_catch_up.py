@@ -8,9 +8,11 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from runtime_fakes import ADAPTERS
+from runtime_fakes import ADAPTERS, not_ready_status, online_deployment
 
 from azureml_operator import wiring
+from azureml_operator.conditions import Reason
+from azureml_operator.reconcilers.common import Verdict
 from azureml_operator.settings import Settings
 
 
@@ -57,3 +59,28 @@ async def test_on_event_marks_the_write_delivered() -> None:
         ADAPTERS["DataAsset"], {"kind": "DataAsset", "metadata": meta}, SimpleNamespace(state=state)
     )
     assert schedule.caught_up.is_set()
+
+
+class RecordingKube:
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
+    ) -> str:
+        self.patches.append(fields)
+        return "9"
+
+
+async def test_the_status_claims_the_generation_the_pass_decided_on_not_a_newer_one() -> None:
+    """The spec changed while the pass ran (kopf's body is live): observedGeneration stays the
+    generation the pass acted on, so the next pass still sees the change. Otherwise a spec change
+    asking to retry a failed provisioning could be used up unseen (found by the fault storm)."""
+    kube = RecordingKube()
+    state = wiring.OperatorState(Settings(), pool=object(), kube=kube)  # type: ignore[arg-type]
+    failed = not_ready_status("ProvisioningFailed", "change the spec")  # observedGeneration 1
+    live = online_deployment("blue", generation=2, status=failed)
+    verdict = Verdict.not_ready(Reason.PROVISIONING_FAILED, "change the spec", provisioningState="Failed")
+    await wiring.write_status(state, ADAPTERS["OnlineDeployment"], live, verdict, generation=1)
+    [patch] = kube.patches
+    assert patch == {"provisioningState": "Failed"}  # observedGeneration still 1

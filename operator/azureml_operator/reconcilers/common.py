@@ -187,6 +187,10 @@ class Verdict:
     progressed: bool = False
     # This pass put back what changed in Azure outside Kubernetes: "update" or "recreate".
     drift_repaired: str | None = None
+    # False: the pass failed before it could act on this generation and retries by itself, so the
+    # status keeps its observedGeneration. A spec change is how a person asks for a failed
+    # provisioning to be retried; a 503 on the way must not use that request up.
+    observed: bool = True
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.finality is Finality.FINAL:

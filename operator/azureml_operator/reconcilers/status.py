@@ -40,12 +40,13 @@ def next_status(
     old = old or {}
     if verdict.keep_status:
         return {}, list(verdict.events)
+    observed = generation if verdict.observed else old.get("observedGeneration")
     new_conditions = conditions.set_condition(
         old.get("conditions"),
         status=verdict.status,
         reason=verdict.reason,
         message=verdict.message,
-        generation=generation,
+        generation=observed,
         now=now,
     )
     for extra in verdict.conditions:
@@ -55,13 +56,13 @@ def next_status(
             status=extra.status,
             reason=extra.reason,
             message=extra.message,
-            generation=generation,
+            generation=observed,
             now=now,
         )
     wanted: dict[str, Any] = {
         **verdict.fields,
         "conditions": new_conditions,
-        "observedGeneration": generation,
+        "observedGeneration": observed,
     }
     if model is not None:
         # Raises on a field the kind's status does not have, or a value of the wrong type.

@@ -383,10 +383,12 @@ def failure_verdict(
         verdict.finality = Finality.REQUEUE
         return verdict
     if throttled:
+        verdict.observed = False
         return verdict
     if is_transient(failure.reason):
         verdict.message += f"; retrying in {delay:.0f} s"
         verdict.requeue_after, verdict.finality = delay, Finality.REQUEUE
+        verdict.observed = False
         return verdict
     hint = adapter.failure_hints.get(failure.reason)
     if hint:

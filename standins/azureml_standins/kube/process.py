@@ -125,6 +125,20 @@ class KubeProcess(ReadyLineProcess):
         """Forget the refusals recorded so far (`POST /_standin/denied/reset`)."""
         self._admin("POST", "/_standin/denied/reset")
 
+    def watch_faults(self, **faults: bool) -> dict[str, Any]:
+        """Break the watches (`POST /_standin/faults`): `compact=True` forgets the history so that
+        resumptions get 410, `drop_watches=True` ends every open stream, `expire_watches=True` ends
+        every one with an ERROR 410 event. Returns what was done."""
+        names = {"compact": "compact", "drop_watches": "dropWatches", "expire_watches": "expireWatches"}
+        result: dict[str, Any] = self._admin(
+            "POST", "/_standin/faults", {names[k]: v for k, v in faults.items()}
+        )
+        return result
+
+    def expired_resumptions(self) -> int:
+        """How many watch resumptions the stand-in refused with 410 since it started."""
+        return int(self._admin("GET", "/_standin/faults")["expiredResumptions"])
+
     def service_account_token(
         self, namespace: str, name: str, *, expiration_seconds: int = 3600, create: bool = False
     ) -> str:

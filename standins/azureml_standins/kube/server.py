@@ -6,7 +6,7 @@ and, for every served resource, the collection (`GET` list or `?watch=true`, `PO
 collection) and object (`GET`, `PUT`, `PATCH`, `DELETE`, plus `/status`) paths, namespaced and
 cluster-wide; the review kinds (create only, `reviews.py`) and `serviceaccounts/{name}/token`
 (`tokenrequest.py`). Outside the Kubernetes API, for the admin token only: `GET /_standin/denied`
-and `POST /_standin/denied/reset` (`denials.py`). Bodies are JSON or YAML (and protobuf for the
+and `POST /_standin/denied/reset` (`denials.py`); `GET`/`POST /_standin/faults` (watch faults, below). Bodies are JSON or YAML (and protobuf for the
 few kinds in `protobuf.py`); answers are JSON, or `Table`s when kubectl asks for server-side
 printing. `/openapi/v2` is an empty document and `/openapi/v3` answers 404, which kubectl takes
 as "no schema here": it validates nothing itself and leaves validation to the server.
@@ -152,12 +152,13 @@ class Handler:
         self.store = store
         self.gate = gate
         self.bookmark_interval = bookmark_interval
+        self.expired_resumptions = 0  # watches refused with 410, for tests (`GET /_standin/faults`)
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
             user = self.gate.authenticate(request.headers)
             if request.path.split("/")[1:2] == ["_standin"]:
-                return self.standin(request, user)
+                return await self.standin(request, user)
             attrs = self.gate.admit(request.method, request.path, request.query, request.headers, user)
             return await self.route(request, attrs)
         except ApiError as e:
@@ -169,21 +170,48 @@ class Handler:
             log.exception("%s %s failed", request.method, request.path_qs)
             return _json(ApiError(500, f"Internal error occurred: {e!r}").status(), 500)
 
-    def standin(self, request: web.Request, user: UserInfo) -> web.Response:
+    async def standin(self, request: web.Request, user: UserInfo) -> web.Response:
         """The stand-in's own routes, outside the Kubernetes API: the admin token only."""
         if not user.privileged:
             raise forbidden(Attributes(user, request.method.lower(), False, path=request.path))
+        body = await _body(request) if request.method == "POST" else None
         parts = [p for p in request.path.split("/") if p]
         if parts == ["_standin", "denied"]:
             if request.method != "GET":
                 raise method_not_allowed(request.method)
             return _json(self.gate.denials.as_json())
+        if parts == ["_standin", "faults"]:
+            return self.faults(request.method, body)
         if parts == ["_standin", "denied", "reset"]:
             if request.method != "POST":
                 raise method_not_allowed(request.method)
             self.gate.denials.reset()
             return _json(self.gate.denials.as_json())
         raise resource_not_found()
+
+    def faults(self, method: str, body: Any) -> web.Response:
+        """`POST /_standin/faults` with any of `{"compact": true}` (forget the watch history up to
+        now: resuming from an earlier resourceVersion gets 410), `{"dropWatches": true}` (end every
+        open watch stream; clients resume) and `{"expireWatches": true}` (end every open watch with
+        an ERROR 410 event; clients relist), applied in that order; the answer says what was done.
+        `GET` tells how many watch resumptions were refused with 410 since the start."""
+        if method == "GET":
+            return _json({"expiredResumptions": self.expired_resumptions})
+        if method != "POST":
+            raise method_not_allowed(method)
+        known = {"compact", "dropWatches", "expireWatches"}
+        if not isinstance(body, dict) or not body or set(body) - known:
+            raise bad_request(f"a watch fault is an object with any of {sorted(known)}")
+        if not all(isinstance(v, bool) for v in body.values()):
+            raise bad_request("watch fault flags are booleans")
+        answer: dict[str, Any] = {}
+        if body.get("compact"):
+            answer["compactedResourceVersion"] = str(self.store.compact())
+        if body.get("dropWatches"):
+            answer["dropped"] = self.store.drop_watches()
+        if body.get("expireWatches"):
+            answer["expired"] = self.store.expire_watches()
+        return _json(answer)
 
     async def route(self, request: web.Request, attrs: Attributes) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
@@ -452,6 +480,8 @@ class Handler:
         as_table = tables.wants_table(request.headers.get("Accept", ""))
 
         async def send(type_: str, obj: dict[str, Any]) -> None:
+            if type_ in ("ADDED", "MODIFIED", "DELETED"):
+                obj = _present(info, obj)
             if as_table and type_ in ("ADDED", "MODIFIED", "DELETED"):
                 meta = {"resourceVersion": obj["metadata"]["resourceVersion"]}
                 obj = tables.table(info, [obj], meta, full=_full_rows(request))
@@ -473,6 +503,7 @@ class Handler:
             if e.code != 410:
                 raise
             # A real server answers a too-old resourceVersion with an ERROR event in a 200 stream.
+            self.expired_resumptions += 1
             await resp.prepare(request)
             await send("ERROR", e.status())
             await resp.write_eof()
@@ -482,7 +513,7 @@ class Handler:
         try:
             await resp.prepare(request)
             for type_, obj in first:
-                await send(type_, _present(info, obj))
+                await send(type_, obj)
             if initial:
                 await send("BOOKMARK", bookmark({"k8s.io/initial-events-end": "true"}))
             next_bookmark = loop.time() + self.bookmark_interval
@@ -491,7 +522,7 @@ class Handler:
                     item = watcher.queue.get_nowait()
                     if item is None:
                         break
-                    await send(item[0], _present(info, item[1]))
+                    await send(item[0], item[1])
                     continue
                 current = loop.time()
                 if deadline is not None and current >= deadline:
@@ -508,7 +539,7 @@ class Handler:
                     continue
                 if item is None:
                     break
-                await send(item[0], _present(info, item[1]))
+                await send(item[0], item[1])
             await resp.write_eof()
         except (ConnectionError, RuntimeError):
             pass  # the client went away

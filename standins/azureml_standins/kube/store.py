@@ -207,6 +207,39 @@ class Store:
                     self._watchers.discard(watcher)
                     watcher.close()
 
+    # -- faults (for tests: `POST /_standin/faults`) ------------------------------------------
+
+    def compact(self) -> int:
+        """Forget the event history up to now, as etcd's compaction does: a watch resuming from an
+        earlier resourceVersion is answered 410 Gone, one resuming from now on is served. Returns
+        the compacted resourceVersion."""
+        with self._lock:
+            self._history.clear()
+            self._floor = self.rv
+            return self.rv
+
+    def drop_watches(self) -> int:
+        """End every open watch stream now (an API server restarting, a load balancer closing
+        idle connections): clients resume from the last resourceVersion they saw. Returns how many."""
+        with self._lock:
+            dropped = len(self._watchers)
+            self.close_watches()
+            return dropped
+
+    def expire_watches(self) -> int:
+        """End every open watch with an ERROR event of a 410 Status, as a watch served from etcd
+        ends when compaction overtakes it: clients must relist. UNVERIFIED: with the watch cache
+        on, a real server ends a lagging watch without the event; kopf relists either way once
+        its resumption is refused. Returns how many."""
+        with self._lock:
+            watchers = list(self._watchers)
+            for watcher in watchers:
+                self._watchers.discard(watcher)
+                expired = gone("The resourceVersion for the provided watch is too old.").status()
+                watcher.queue.put_nowait(("ERROR", expired))
+                watcher.close()
+            return len(watchers)
+
     def listen(self, listener: Callable[[Event], None]) -> list[tuple[Key, Obj]]:
         """Call `listener` with every write event from now on, in order and under the store's lock
         (it may write in turn; its events follow). Returns every object stored now, so that the

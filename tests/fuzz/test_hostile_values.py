@@ -204,3 +204,47 @@ def test_labels_must_be_valid(key: str, value: str) -> None:
     obj["metadata"]["labels"] = {key: value}
     admitted, refusal = CLUSTER.admit(obj, NAMESPACE)
     assert admitted is None and refusal is not None and "metadata.labels" in refusal.message
+
+
+# -- ARM tags -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {f"t{i}": "v" for i in range(49)},  # 49 + the operator's 2 owner tags > ARM's 50
+        {"a/b": "v"},
+        {"why?": "v"},
+        {"back\\slash": "v"},
+        {"nul\x00": "v"},
+        {"": "v"},
+        {"k" * 513: "v"},
+    ],
+)
+def test_online_endpoint_tags_azure_refuses_are_refused_at_admission(tags: dict[str, str]) -> None:
+    admitted, refusal = CLUSTER.admit(with_value(base("OnlineEndpoint"), ("tags",), tags), NAMESPACE)
+    assert admitted is None and refusal is not None and "spec.tags" in refusal.message
+
+
+def test_the_simulator_refuses_tags_arm_refuses() -> None:
+    from fuzz_azure import _send
+    from runtime_fakes import DEFAULT_TARGET
+
+    from azureml_standins.simulator.config import SimulatorConfig, ThrottleConfig, WorkspaceSeed
+    from azureml_standins.simulator.core import Simulator
+
+    t = DEFAULT_TARGET
+    seed = WorkspaceSeed(t.subscription_id, t.resource_group, t.workspace_name, "eastus2")
+    sim = Simulator(SimulatorConfig(workspaces=(seed,), throttle=ThrottleConfig(enabled=False)))
+    path = t.child_id("onlineEndpoints", "chat")
+
+    def put(tags: dict[str, str]) -> int:
+        body = {"location": "eastus2", "tags": tags, "properties": {"authMode": "Key"}}
+        return _send(sim, "PUT", path, "2022-02-01-preview", body).status
+
+    assert put({f"t{i}": "v" for i in range(51)}) == 400
+    assert put({"a<b": "v"}) == 400
+    assert put({"k" * 513: "v"}) == 400
+    assert put({"k": "v" * 257}) == 400
+    assert put({f"t{i}": "v" for i in range(50)} | {"k" * 512: "v"}) == 400
+    assert put({f"t{i}": "v" * 256 for i in range(49)} | {"k" * 512: "\u00e9"}) == 201

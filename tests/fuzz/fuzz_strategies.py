@@ -34,7 +34,8 @@ BASES: dict[str, Callable[[], dict[str, Any]]] = {
 KINDS = tuple(BASES)
 
 # Strings no field should choke on: bidi controls, combining marks, NUL and other controls, astral
-# emoji, lone surrogates' neighbours, JSON and YAML syntax, a CEL-looking string, long runs.
+# emoji, zero-width and BOM characters, injected JSON and SQL, a CEL-looking string, case-mapping
+# oddities, long runs.
 HOSTILE = (
     "",
     " ",

@@ -248,3 +248,15 @@ def test_the_simulator_refuses_tags_arm_refuses() -> None:
     assert put({"k": "v" * 257}) == 400
     assert put({f"t{i}": "v" for i in range(50)} | {"k" * 512: "v"}) == 400
     assert put({f"t{i}": "v" * 256 for i in range(49)} | {"k" * 512: "\u00e9"}) == 201
+
+
+def test_an_object_etcd_cannot_hold_is_refused_when_stored_not_at_dry_run() -> None:
+    """Under the 3 MiB body limit, over etcd's 1.5 MiB: 400 variables of 4 KiB are admitted by the
+    schema (no bound on their number) and refused when written."""
+    env = {f"V{i}": "x" * 4096 for i in range(400)}
+    obj = with_value(base("OnlineDeployment"), ("environmentVariables",), env)
+    assert CLUSTER.admit(obj, NAMESPACE)[0] is not None
+    refusal = CLUSTER.write_status(obj, NAMESPACE, {})
+    assert (
+        refusal is not None and refusal.code == 500 and refusal.message == "etcdserver: request is too large"
+    )

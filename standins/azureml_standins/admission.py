@@ -50,7 +50,7 @@ def _path(parts: list[str]) -> str:
 
 
 class CelError(Exception):
-    """A rule that does not compile or evaluate: a defect in the CRD, not in the object."""
+    """A rule that does not compile: a defect in the CRD, not in the object."""
 
 
 _env = celpy.Environment()
@@ -84,12 +84,16 @@ def _check_rules(schema: Schema, value: Any, old: Any, parts: list[str], errors:
         if "oldSelf" in rule and old is _MISSING:
             continue
         activation = {"self": value, **({"oldSelf": old} if old is not _MISSING else {})}
+        program = _program(rule)
         try:
-            result = _program(rule).evaluate(celpy.json_to_cel(activation))
+            result = program.evaluate(celpy.json_to_cel(activation))
         except Exception as e:
-            raise CelError(f"CEL rule {rule!r} failed to evaluate at {_path(parts)}: {e}") from e
+            result = e
         if isinstance(result, Exception):
-            raise CelError(f"CEL rule {rule!r} failed to evaluate at {_path(parts)}: {result}")
+            # A runtime error (an overflowing duration(), a missing key) refuses the object, as
+            # kube-apiserver does (422 "failed rule"; the exact wording is UNVERIFIED).
+            errors.append(f'{_path(parts)}: Invalid value: "object": failed rule: {rule}')
+            continue
         if not bool(result):
             where = _path([*parts, entry["fieldPath"].lstrip(".")] if entry.get("fieldPath") else parts)
             errors.append(f"{where}: Invalid value: {entry.get('message', rule)}")

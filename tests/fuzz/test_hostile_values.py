@@ -260,3 +260,15 @@ def test_an_object_etcd_cannot_hold_is_refused_when_stored_not_at_dry_run() -> N
     assert (
         refusal is not None and refusal.code == 500 and refusal.message == "etcdserver: request is too large"
     )
+
+
+def test_a_rule_that_fails_to_evaluate_refuses_the_object_as_an_api_server_does() -> None:
+    """Found by the fuzz tests: `6000000000m` matches keyRotation.every's pattern, and duration()
+    overflows in the CEL rule; a real server answers 422 (failed rule), the stand-in answered 500."""
+    obj = with_value(base("ServerlessEndpoint"), ("keyRotation",), {"every": "6000000000m"})
+    admitted, refusal = CLUSTER.admit(obj, NAMESPACE)
+    assert admitted is None and refusal is not None and refusal.code == 422
+    assert 'spec.keyRotation: Invalid value: "object": failed rule: ' in refusal.message
+    assert CLUSTER.admit(
+        with_value(base("ServerlessEndpoint"), ("keyRotation",), {"every": "720h"}), NAMESPACE
+    )[0]

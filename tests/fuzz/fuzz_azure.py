@@ -85,6 +85,11 @@ def _request(target: WorkspaceTarget, call: Call) -> tuple[str, str, str, Any] |
         body = online.deployment_to_arm(online.resolve_refs(desired, target), LOCATION)
         path = f"{target.child_id(online.COLLECTION, endpoint)}/{online.DEPLOYMENTS}/{name}"
         return "PUT", path, online.DEPLOYMENT_API_VERSION, body
+    if who in ("serverlessEndpoints", "onlineEndpoints") and method == "regenerate_keys":
+        name, key_type = args
+        module: Any = serverless if who == "serverlessEndpoints" else online
+        path = f"{target.child_id(module.COLLECTION, name)}/regenerateKeys"
+        return "POST", path, module.API_VERSION, {"keyType": key_type}
     if who == "data" and method == "begin_put":
         name, desired, archived = args
         return (

@@ -4,12 +4,12 @@ present and Ready when the test asks for them, so that passes reach Azure rather
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import runtime_fakes as rf
 
-from azureml_operator.azure.client import DesiredData, ObservedData, WorkspaceTarget
+from azureml_operator.azure.client import DesiredData, EndpointKeys, ObservedData, WorkspaceTarget
 from azureml_operator.kinds.data_asset import DataAssetAdapter
 from azureml_operator.reconcilers.adapters import Adapter
 from azureml_operator.reconcilers.common import Verdict
@@ -41,10 +41,45 @@ class FakeDataVersions(rf._FakeApi):
         )
 
 
+class _RegeneratesKeys:
+    """Key rotation (reconcilers.rotation) regenerates keys, which the unit fakes do not: a new key
+    of the type asked for, at once."""
+
+    keys_of: dict[str, EndpointKeys]
+    _record: Any
+
+    async def regenerate_keys(self, name: str, key_type: str) -> None:
+        self._record("regenerate_keys", name, key_type)
+        old = self.keys_of.get(name) or EndpointKeys(primary=f"{name}-key-1", secondary=f"{name}-key-2")
+        new = f"{name}-{key_type.lower()}-{len(self.keys_of)}"
+        self.keys_of[name] = replace(old, **{key_type.lower(): new})
+
+
+class FuzzServerless(_RegeneratesKeys, rf.FakeServerlessEndpoints):
+    pass
+
+
+class FuzzOnline(_RegeneratesKeys, rf.FakeOnlineEndpoints):
+    def __init__(self, target: WorkspaceTarget, journal: rf.Journal) -> None:
+        super().__init__(target, journal)
+        self.keys_of: dict[str, EndpointKeys] = {}
+
+    async def keys(self, name: str) -> EndpointKeys:
+        self._record("keys", name)
+        return self.keys_of.get(name) or EndpointKeys(primary=f"{name}-key-1", secondary=f"{name}-key-2")
+
+
+_FAKES: dict[str, type[rf._FakeApi]] = {
+    "data": FakeDataVersions,
+    "serverlessEndpoints": FuzzServerless,
+    "onlineEndpoints": FuzzOnline,
+}
+
+
 class FuzzAzure(rf.FakeAzure):
     def api(self, target: WorkspaceTarget, collection: str) -> rf._FakeApi:
-        if collection == "data" and (target, collection) not in self._apis:
-            self._apis[(target, collection)] = FakeDataVersions(target, self.journal)
+        if collection in _FAKES and (target, collection) not in self._apis:
+            self._apis[(target, collection)] = _FAKES[collection](target, self.journal)
         return super().api(target, collection)
 
 

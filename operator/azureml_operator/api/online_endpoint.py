@@ -50,6 +50,14 @@ KEYLESS = (
 )
 
 
+# ARM takes 50 tags on a resource, names of 1-512 characters without < > % & \ ? / or control
+# characters; the operator adds its two owner tags.
+MAX_USER_TAGS = 48
+_TAG_NAMES = cel(
+    "self.all(k, size(k) >= 1 && size(k) <= 512 && !k.matches('[<>%&\\\\\\\\?/[:cntrl:]]'))",
+    "spec.tags names must have 1 to 512 characters, none of < > % & \\ ? / or control characters (Azure's rule)",
+)
+
 Share = Annotated[int, Field(description="A deployment's share, in percent.")]
 
 
@@ -127,7 +135,13 @@ class OnlineEndpointSpec(ApiModel):
     """Whether the scoring URI is reachable from the internet."""
     description: Annotated[str, Field(max_length=1024)] | None = None
     """Description of the endpoint in Azure."""
-    tags: dict[str, Annotated[str, Field(max_length=256, description="A tag value.")]] | None = None
+    tags: (
+        Annotated[
+            dict[str, Annotated[str, Field(max_length=256, description="A tag value.")]],
+            Field(max_length=MAX_USER_TAGS, json_schema_extra=validations(_TAG_NAMES)),
+        ]
+        | None
+    ) = None
     """Tags of the endpoint in Azure (the operator adds its owner tags)."""
     traffic: Annotated[dict[str, Share], _shares(100, "spec.traffic")] = {}
     """Live traffic by deployment name, in percent: 0 or 100 in total. Applied once every deployment

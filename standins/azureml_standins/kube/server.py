@@ -114,10 +114,20 @@ def _present(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
 _flag = watch_flag  # one reading of boolean query flags, shared with authorization
 
 
+# kube-apiserver's MaxRequestBodyBytes: it refuses a longer write body before decoding it.
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+
+
 async def _body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         return None
+    if len(raw) > MAX_REQUEST_BODY_BYTES:
+        raise ApiError(
+            413,
+            f"Request entity too large: limit is {MAX_REQUEST_BODY_BYTES}",
+            reason="RequestEntityTooLarge",
+        )
     media = request.content_type.lower()
     if media == "application/vnd.kubernetes.protobuf" and request.method in ("POST", "PUT"):
         return protobuf.decode(raw)  # kubectl's typed commands: `create secret`, `create namespace`

@@ -49,6 +49,53 @@ def name_errors(info: ResourceInfo, name: str) -> list[str]:
     return []
 
 
+# apimachinery's limits on labels and annotations (validation.IsQualifiedName, IsValidLabelValue,
+# ValidateAnnotations' TotalAnnotationSizeLimitB).
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+NAME_PART = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+def qualified_name_errors(key: str) -> list[str]:
+    prefix, slash, name = key.rpartition("/")
+    errors = []
+    if slash and (not prefix or len(prefix) > 253 or not _SUBDOMAIN.match(prefix)):
+        errors.append(
+            "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+        )
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name) > 63:
+        errors.append("name part must be no more than 63 characters")
+    elif not _QUALIFIED_NAME.match(name):
+        errors.append(NAME_PART)
+    return errors
+
+
+def _map_errors(field: str, value: dict[str, str]) -> list[str]:
+    errors = []
+    for key, item in value.items():
+        # Annotation keys are checked lowercased, label keys as they are (ValidateAnnotations).
+        for msg in qualified_name_errors(key.lower() if field == "annotations" else key):
+            errors.append(f'metadata.{field}: Invalid value: "{key}": {msg}')
+        if field == "labels" and (len(item) > 63 or not _LABEL_VALUE.match(item)):
+            errors.append(
+                f'metadata.labels: Invalid value: "{item}": a valid label must be an empty string or consist '
+                "of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                "character, and be no more than 63 characters"
+            )
+    if field == "annotations":
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+        if size > ANNOTATIONS_MAX_BYTES:
+            errors.append(f"metadata.annotations: Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes")
+    return errors
+
+
 def metadata_errors(meta: dict[str, Any]) -> list[str]:
     errors = []
     for field in ("labels", "annotations"):
@@ -57,6 +104,8 @@ def metadata_errors(meta: dict[str, Any]) -> list[str]:
             not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
         ):
             errors.append(f"metadata.{field}: Invalid value: must be a map of strings")
+        elif value:
+            errors.extend(_map_errors(field, value))
     finalizers = meta.get("finalizers")
     if finalizers is not None and (
         not isinstance(finalizers, list) or not all(isinstance(f, str) and f for f in finalizers)

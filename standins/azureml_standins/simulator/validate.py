@@ -130,3 +130,33 @@ GENERIC_NAME = r"[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}"
 GENERIC_RULE = "it must start with a letter or digit and contain only letters, digits, '-' and '_' (at most 255 characters)."
 ENDPOINT_NAME = r"(?=.{3,32}$)[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?"
 ENDPOINT_RULE = "it must be 3-32 characters, start with a letter, end with a letter or digit, and contain only letters, digits and '-'."
+
+
+# ARM's limits on a tracked resource's tags (Azure Resource Manager, "Use tags to organize your
+# Azure resources": 50 tags, names of 512 characters without < > % & \ ? /, values of 256). The
+# error codes and messages are UNVERIFIED; the status is ARM's 400.
+MAX_TAGS = 50
+TAG_NAME_MAX, TAG_VALUE_MAX = 512, 256
+_TAG_NAME_FORBIDDEN = re.compile(r"[<>%&\\?/\x00-\x1f\x7f]")
+
+
+def arm_tags(d: Json) -> dict[str, str]:
+    tags = str_map(d, "tags")
+    if len(tags) > MAX_TAGS:
+        raise user_error(f"The resource has {len(tags)} tags; at most {MAX_TAGS} are allowed.", target="tags")
+    for name, value in tags.items():
+        if not name or len(name) > TAG_NAME_MAX:
+            raise user_error(
+                f"The tag name '{name[:64]}' must be 1 to {TAG_NAME_MAX} characters long.", target="tags"
+            )
+        if _TAG_NAME_FORBIDDEN.search(name):
+            raise user_error(
+                f"The tag name '{name[:64]}' has reserved characters '<,>,%,&,\\,?,/' or control characters.",
+                target="tags",
+            )
+        if len(value) > TAG_VALUE_MAX:
+            raise user_error(
+                f"The value of tag '{name[:64]}' must be at most {TAG_VALUE_MAX} characters long.",
+                target="tags",
+            )
+    return tags

@@ -109,7 +109,7 @@ class OnlineEndpoints(Kind):
         }
         new_body: dict[str, Any] = {
             "location": ctx.ws.location,
-            "tags": validate.str_map(body, "tags"),
+            "tags": validate.arm_tags(body),
             "identity": validate.obj(body, "identity") or {"type": "SystemAssigned"},
             "properties": new_props,
         }
@@ -427,7 +427,7 @@ class OnlineDeployments(Kind):
         }
         new_body: dict[str, Any] = {
             "location": ctx.ws.location,
-            "tags": validate.str_map(body, "tags"),
+            "tags": validate.arm_tags(body),
             "sku": {**sku, "name": sku.get("name") or "Default", "capacity": capacity},
             "properties": new_props,
         }

@@ -94,7 +94,7 @@ class ServerlessEndpoints(Kind):
         )
         new_body: dict[str, Any] = {
             "location": ctx.ws.location,
-            "tags": validate.str_map(body, "tags"),
+            "tags": validate.arm_tags(body),
             "sku": {**sku, "name": sku_name},
             "properties": {
                 "modelSettings": {"modelId": model_id},

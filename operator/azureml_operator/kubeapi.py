@@ -331,22 +331,26 @@ class KubeApi:
 
         return await asyncio.to_thread(patch)
 
-    async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
-        """The uid of the object of that name now, or None if there is none."""
+    async def read_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object of that name as the API server holds it now, or None if there is none."""
 
-        def read() -> str | None:
+        def read() -> dict[str, Any] | None:
             try:
-                obj = cast(
-                    _CustomObject,
+                return cast(
+                    dict[str, Any],
                     self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name),
                 )
             except ApiException as err:
                 if err.status == 404:
                     return None
                 raise refusal(f"reading {plural} {namespace}/{name}", err) from None
-            return str(obj["metadata"]["uid"])
 
         return await asyncio.to_thread(read)
+
+    async def object_uid(self, plural: str, namespace: str, name: str) -> str | None:
+        """The uid of the object of that name now, or None if there is none."""
+        obj = await self.read_object(plural, namespace, name)
+        return None if obj is None else str(obj["metadata"]["uid"])
 
     async def claims(self, plural: str, arm_id: str) -> list[tuple[str, str, str]]:
         """(namespace, name, uid) of every object of the kind, in any namespace, whose status

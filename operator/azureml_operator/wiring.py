@@ -83,14 +83,17 @@ class Schedule:
         if version is None or version in self.delivered:
             self.caught_up.set()
 
-    async def catch_up(self, body: Mapping[str, Any], stop: asyncio.Future[Any]) -> None:
-        """Wait until the body is at least as new as the loop's own last write."""
+    async def catch_up(self, body: Mapping[str, Any], stop: asyncio.Future[Any]) -> bool:
+        """Wait until the body is at least as new as the loop's own last write; False if the watch
+        has not delivered it in CATCH_UP_SECONDS (a slow or relisted watch may never deliver that
+        very version)."""
         self.saw(body)
         if self.written is None or self.caught_up.is_set():
-            return
+            return True
         seen = asyncio.ensure_future(self.caught_up.wait())
         await asyncio.wait({seen, stop}, timeout=CATCH_UP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         seen.cancel()
+        return self.caught_up.is_set()
 
 
 @dataclass
@@ -151,21 +154,25 @@ def forbidden(err: KubeForbidden, obj: Obj, attempt: int) -> Verdict:
     """The operator's own RBAC lacks a verb: say which, on the object, and look again (a fixed Role
     takes effect without a restart)."""
     log.warning("Kubernetes RBAC refused the operator: %s", err, extra=ref_of(obj))
-    return Verdict.not_ready(
+    verdict = Verdict.not_ready(
         Reason.KUBERNETES_FORBIDDEN,
         f"{err}; the operator's Role or ClusterRole lacks this (see the chart's RBAC)",
         requeue_after=RETRY_UNAVAILABLE.delay(attempt),
     )
+    verdict.observed = False  # the pass was cut short: the spec is still to be acted on
+    return verdict
 
 
 def unexpected(err: Exception, obj: Obj, doing: str, attempt: int) -> Verdict:
     log.exception("%s failed unexpectedly", doing, extra=ref_of(obj))
-    return Verdict.not_ready(
+    verdict = Verdict.not_ready(
         Reason.AZURE_UNAVAILABLE,
         # One bounded line: an exception's text may be a whole HTTP exchange.
         " ".join(f"unexpected error: {type(err).__name__}: {err}".split())[:512],
         requeue_after=RETRY_UNAVAILABLE.delay(attempt),
     )
+    verdict.observed = False  # the pass was cut short: the spec is still to be acted on
+    return verdict
 
 
 async def write_status(
@@ -236,15 +243,17 @@ async def run_loop(
                 # for the index (kopf stops this loop if it is this object that is gone).
                 await asyncio.wait({stop}, timeout=0.5)
                 continue
-            await schedule.catch_up(body, stop)
-            if stopped:
+            current: Mapping[str, Any] = body
+            if not await schedule.catch_up(body, stop):
+                current = await fresh(state, adapter, body)
+            if stopped or (current.get("metadata") or {}).get("deletionTimestamp"):
                 return
             schedule.wake.clear()
-            schedule.seen = relevant(body)
+            schedule.seen = relevant(current)
             if schedule.ready_before is None:
-                stored = conditions.get((body.get("status") or {}).get("conditions")) or {}
+                stored = conditions.get((current.get("status") or {}).get("conditions")) or {}
                 schedule.ready_before = stored.get("status") == "True"
-            obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
+            obj = Obj.from_body(adapter.info.kind, adapter.info.plural, current)
             started = time.monotonic()
             async with state.locks.setdefault(uid, asyncio.Lock()):
                 work = asyncio.ensure_future(loop.reconcile(adapter, obj, context, schedule.attempt))
@@ -260,7 +269,9 @@ async def run_loop(
                     verdict = unexpected(err, obj, "reconcile", schedule.attempt)
                 if stopped:
                     return
-                if (written := await write_status(state, adapter, body, verdict, obj.generation)) is not None:
+                if (
+                    written := await write_status(state, adapter, current, verdict, obj.generation)
+                ) is not None:
                     schedule.wrote(written)
             count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
             if verdict.progressed:
@@ -280,6 +291,23 @@ async def run_loop(
     finally:
         stop.cancel()
         state.schedules.pop(uid, None)
+
+
+async def fresh(state: OperatorState, adapter: Adapter, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object as the API server holds it now, for a pass the watch has not caught up with; the
+    watch's body if that read fails or finds another object (the next pass sees to it)."""
+    assert state.kube is not None
+    meta = body.get("metadata") or {}
+    try:
+        now = await state.kube.read_object(
+            adapter.info.plural, meta.get("namespace", ""), meta.get("name", "")
+        )
+    except Exception as err:
+        log.info("could not read the object afresh: %s", err)
+        return body
+    if now is None or (now.get("metadata") or {}).get("uid") != meta.get("uid"):
+        return body
+    return now
 
 
 def wake(schedule: Schedule | None) -> None:

@@ -42,3 +42,13 @@ def test_the_condition_names_what_was_refused_and_the_pass_is_retried() -> None:
     assert DENIED in verdict.message and "Role or ClusterRole" in verdict.message
     assert verdict.requeue_after is not None and verdict.requeue_after <= 6
     assert not is_transient(Reason.KUBERNETES_FORBIDDEN)  # a person fixes RBAC: a Warning Event
+
+
+def test_a_pass_cut_short_does_not_claim_the_spec_was_acted_on() -> None:
+    """A refused or crashed pass keeps status.observedGeneration where it was: a spec change made
+    to retry a failure must still read as not yet acted on once RBAC (or the bug) is fixed."""
+    obj = Obj.from_body("ServerlessEndpoint", "serverlessendpoints", endpoint("llama"))
+    denied = refusal("creating Secret team-a/llama-keys", forbidden_answer())
+    assert isinstance(denied, KubeForbidden)
+    assert wiring.forbidden(denied, obj, attempt=0).observed is False
+    assert wiring.unexpected(RuntimeError("boom"), obj, "reconcile", attempt=0).observed is False

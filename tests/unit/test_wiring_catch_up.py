@@ -84,3 +84,36 @@ async def test_the_status_claims_the_generation_the_pass_decided_on_not_a_newer_
     await wiring.write_status(state, ADAPTERS["OnlineDeployment"], live, verdict, generation=1)
     [patch] = kube.patches
     assert patch == {"provisioningState": "Failed"}  # observedGeneration still 1
+
+
+class ReadsObjects:
+    def __init__(self, answer: dict[str, Any] | Exception | None) -> None:
+        self.answer = answer
+
+    async def read_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_a_watch_that_never_catches_up_is_replaced_by_a_read_of_the_object() -> None:
+    stale = {"metadata": {"uid": "u", "name": "d", "namespace": "n", "resourceVersion": "6"}}
+    now = {"metadata": {**stale["metadata"], "resourceVersion": "9"}, "status": {"azureResourceId": "x"}}
+    adapter = ADAPTERS["DataAsset"]
+    state = wiring.OperatorState(Settings(), pool=object(), kube=ReadsObjects(now))  # type: ignore[arg-type]
+    assert await wiring.fresh(state, adapter, stale) == now
+    replaced = {"metadata": {**now["metadata"], "uid": "other"}}
+    state.kube = ReadsObjects(replaced)  # type: ignore[assignment]
+    assert await wiring.fresh(state, adapter, stale) is stale  # another object now: not this one's pass
+    state.kube = ReadsObjects(RuntimeError("unreachable"))  # type: ignore[assignment]
+    assert await wiring.fresh(state, adapter, stale) is stale
+
+
+async def test_catch_up_says_whether_the_write_was_delivered() -> None:
+    schedule = wiring.Schedule()
+    schedule.wrote("7")
+    stop: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    stop.set_result(None)  # stands in for the time-out: give up at once
+    assert await schedule.catch_up(body("6"), stop) is False
+    schedule.saw(body("7"))
+    assert await schedule.catch_up(body("7"), stop) is True

@@ -129,9 +129,9 @@ async def lead(settings: settings_mod.Settings) -> leader.Elector:
     return elector
 
 
-# What the leader's startup would otherwise import first: the Azure SDK and the kubernetes client's
-# API classes (each builds thousands of validators on import).
-WARM_UP = ("azure.ai.ml", "kubernetes.client.api.core_v1_api", "kubernetes.client.api.custom_objects_api")
+# What the leader's startup would otherwise import first: the kubernetes client's API classes (each
+# builds thousands of validators on import). Not azure-ai-ml: the operator never imports it.
+WARM_UP = ("kubernetes.client.api.core_v1_api", "kubernetes.client.api.custom_objects_api")
 
 
 def warm_up() -> None:

@@ -186,6 +186,8 @@ def operator(
         ca=sim.ca,
         namespaces=[ns],
         drift_interval=drift,
+        # The operator's own default (OperatorProcess reads keys at every drift check, for tests).
+        keys_check_interval=3600.0,
         default_workspace=None,
         startup_timeout=300,  # a loaded machine; start-up is measured separately
         **kw,

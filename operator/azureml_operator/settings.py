@@ -29,6 +29,9 @@ class Settings:
     metrics_port: int = 8080
     health_port: int = 8081
     drift_interval: float = 600.0
+    # listKeys is a POST, which ARM counts as a write: a Ready endpoint's keys are read this often,
+    # not at every drift check (a Secret missing its keys, or a rotation, reads them at once).
+    keys_check_interval: float = 3600.0
     azure_concurrency: int = 8
     dev_credential: bool = False  # the operator's own identity is a static token (simulator only)
     log_level: str = "INFO"
@@ -139,6 +142,13 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         help="seconds between drift checks of each object (jittered by up to 10 %%)",
     )
     parser.add_argument(
+        "--keys-check-interval",
+        type=float,
+        default=default("KEYS_CHECK_INTERVAL", "3600"),
+        help="seconds between reads of a Ready endpoint's keys from Azure (listKeys counts against "
+        "ARM's write budget); keys regenerated outside Kubernetes reach the Secret within this",
+    )
+    parser.add_argument(
         "--azure-concurrency",
         type=int,
         default=default("AZURE_CONCURRENCY", "8"),
@@ -233,6 +243,8 @@ def from_arguments(args: argparse.Namespace) -> Settings:
     for flag, port in (("--metrics-port", args.metrics_port), ("--health-port", args.health_port)):
         if not 0 <= port <= 65535:
             raise SettingsError(f"{flag} {port} is not a port number")
+    if not (math.isfinite(args.keys_check_interval) and args.keys_check_interval > 0):
+        raise SettingsError("--keys-check-interval must be positive (seconds)")
     if not (math.isfinite(args.drift_interval) and args.drift_interval > 0):
         raise SettingsError("--drift-interval must be positive (seconds)")
     if args.azure_concurrency < 1:
@@ -259,6 +271,7 @@ def from_arguments(args: argparse.Namespace) -> Settings:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         drift_interval=args.drift_interval,
+        keys_check_interval=args.keys_check_interval,
         azure_concurrency=args.azure_concurrency,
         dev_credential=bool(args.dev_credential),
         log_level="DEBUG"

@@ -37,6 +37,7 @@ class OperatorProcess:
         ca: Path,
         namespaces: list[str],
         drift_interval: float = 600.0,
+        keys_check_interval: float | None = None,
         default_workspace: str | None = DEFAULT_WORKSPACE_PATH,
         metrics_port: int = 0,
         cluster_wide_claims: bool = True,
@@ -48,6 +49,9 @@ class OperatorProcess:
         self.startup_timeout = startup_timeout
         self.args = [sys.executable, "-m", "azureml_operator", "run", "--arm-endpoint", arm_endpoint]
         self.args += ["--ca-bundle", str(ca), "--dev-credential", "--drift-interval", str(drift_interval)]
+        # Tests and the demo read keys at every drift check, as they regenerate keys behind the
+        # operator's back and watch them arrive; the operator's own default is an hour.
+        self.args += ["--keys-check-interval", str(keys_check_interval or drift_interval)]
         self.args += ["--metrics-port", str(metrics_port), "--health-port", "0"]
         for ns in namespaces:
             self.args += ["--namespace", ns]

@@ -115,7 +115,7 @@ def test_sdk_sees_401_as_client_authentication_error(sim) -> None:
     from azure.ai.ml import MLClient
     from azure.core.credentials import AccessToken
 
-    from azureml_operator.azure.cloud import mlclient_cloud_kwargs
+    from azureml_standins.sdk import mlclient_cloud_kwargs
 
     class EmptyToken:
         def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 
 import pytest
 from e2e_helpers import DRIFT_INTERVAL, PHI, Cluster, arm, manifest, ready, writes
+from kubernetes import client
 
+from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
 
 
@@ -69,7 +72,16 @@ def test_keys_regenerated_in_azure_reach_the_secret(cluster: Cluster, sim: Simul
     )
 
 
-def test_when_nothing_drifted_the_drift_check_writes_nothing(cluster: Cluster, sim: SimulatorProcess) -> None:
+def test_when_nothing_drifted_the_drift_check_writes_nothing(
+    start_operator: Callable[..., OperatorProcess],
+    api_client: client.ApiClient,
+    namespace: str,
+    sim: SimulatorProcess,
+) -> None:
+    """With the operator's default keys check (hourly), a drift check of a Ready endpoint reads it
+    once and writes nothing: not even listKeys, a POST that ARM counts against the write budget."""
+    op = start_operator(keys_check_interval=3600.0)
+    cluster = Cluster(api_client, namespace, op.log_text)
     cluster.apply(manifest("ServerlessEndpoint", "phi", {"modelId": PHI}))
     ready = cluster.wait_ready("ServerlessEndpoint", "phi")
     before = sim.admin("GET", "stats")
@@ -77,6 +89,9 @@ def test_when_nothing_drifted_the_drift_check_writes_nothing(cluster: Cluster, s
     after = sim.admin("GET", "stats")
 
     assert writes(after, "serverlessEndpoints") == writes(before, "serverlessEndpoints")
+    assert after["requests"].get("POST serverlessEndpoints/listKeys", 0) == before["requests"].get(
+        "POST serverlessEndpoints/listKeys", 0
+    )
     reads = after["requests"].get("GET serverlessEndpoints", 0) - before["requests"].get(
         "GET serverlessEndpoints", 0
     )

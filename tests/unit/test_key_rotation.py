@@ -5,6 +5,7 @@ durations, and the Secret's content hash."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from azureml_operator.reconcilers.rotation import (
     Renewed,
     next_step,
 )
+from azureml_operator.settings import Settings
 
 NOW = 1_800_000_000.0
 GRACE = 300.0
@@ -223,9 +225,11 @@ class Api:
         self.primary, self.secondary = "p-0", "s-0"
         self.pending: list[str] = []
         self.calls: list[str] = []
+        self.reads = 0  # listKeys: a POST, which ARM counts as a write
         self.failure: Exception | None = None
 
     async def keys(self, name: str) -> EndpointKeys:
+        self.reads += 1
         return EndpointKeys(primary=self.primary, secondary=self.secondary)
 
     async def regenerate_keys(self, name: str, key_type: str) -> None:
@@ -263,6 +267,7 @@ class Kube:
 class Ctx:
     def __init__(self) -> None:
         self.kube = Kube()
+        self.settings = Settings()
 
 
 def endpoint(status: dict[str, Any], token: str | None = "t1") -> Obj:
@@ -289,7 +294,27 @@ def run_pass(ctx: Ctx, api: Api, status: dict[str, Any], grace: str = "5m", **kw
     )
     assert rotated.keys is not None
     ctx.kube.secret = {"primaryKey": rotated.keys.primary, "secondaryKey": rotated.keys.secondary}
+    # When the keys were read is the keys-check tests' business (below): here, the rotation's.
+    rotated.fields.pop("keysCheckedAt", None)
     return rotated
+
+
+def test_a_ready_endpoints_keys_are_read_again_only_when_the_check_is_due() -> None:
+    ctx, api = Ctx(), Api(sync=True)
+    ctx.kube.secret = {"primaryKey": "p-0", "secondaryKey": "s-0"}
+    now = time.time()
+    obj = endpoint({"keysCheckedAt": rotation._rfc3339(now - 60)}, token=None)
+
+    def once(o: Obj, *, fresh: bool = False) -> rotation.Rotated:
+        return asyncio.run(rotation.rotate(ctx, api, o, "phi", "phi-keys", None, attempt=0, fresh=fresh))  # type: ignore[arg-type]
+
+    held = once(obj)
+    assert api.reads == 0 and held.keys == EndpointKeys("p-0", "s-0") and "keysCheckedAt" not in held.fields
+    assert "keysCheckedAt" in once(obj, fresh=True).fields and api.reads == 1
+    stale = endpoint({"keysCheckedAt": rotation._rfc3339(now - 3600)}, token=None)
+    assert "keysCheckedAt" in once(stale).fields and api.reads == 2
+    ctx.kube.secret = {"primaryKey": "p-0"}  # a Secret without both keys: read them at once
+    assert once(obj).keys == EndpointKeys("p-0", "s-0") and api.reads == 3
 
 
 def test_a_synchronous_regeneration_publishes_the_new_secondary_key_in_the_same_pass() -> None:

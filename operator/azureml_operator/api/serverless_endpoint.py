@@ -118,6 +118,10 @@ class ServerlessEndpointStatus(CommonStatus):
     """The last (or current) key rotation."""
     keys_rotated_at: DateTime | None = None
     """When a rotation last completed (both keys regenerated and published)."""
+    keys_checked_at: DateTime | None = None
+    """When the keys were last read from Azure (listKeys, which ARM counts against the write
+    budget): once the endpoint is Ready, at most every --keys-check-interval, and at once when the
+    Secret lacks them or a rotation step is due."""
 
 
 class ServerlessEndpoint(ApiModel):

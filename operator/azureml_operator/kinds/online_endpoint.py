@@ -325,6 +325,7 @@ class OnlineEndpointAdapter(Adapter):
             o.spec.key_rotation,
             attempt=o.attempt,
             refusal=None if auth is AuthMode.KEY else f"authMode is {auth.value}: {KEYLESS}",
+            fresh=not o.was_ready_as_declared,  # just created, recreated or changed: new keys, maybe
         )
         verdict = rotation.into(verdict, rotated, ctx.settings.drift_interval)
         if rotated.keys is not None:

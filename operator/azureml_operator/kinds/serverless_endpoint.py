@@ -295,7 +295,14 @@ class ServerlessEndpointAdapter(Adapter):
         Ready only once they are there."""
         secret = keys_secret_name(o.obj, o.spec)
         rotated = await rotation.rotate(
-            ctx, api, o.obj, o.name, secret, o.spec.key_rotation, attempt=o.attempt
+            ctx,
+            api,
+            o.obj,
+            o.name,
+            secret,
+            o.spec.key_rotation,
+            attempt=o.attempt,
+            fresh=not o.was_ready_as_declared,  # just created, recreated or changed: new keys, maybe
         )
         keys = rotated.keys
         assert keys is not None  # a Key endpoint's keys are always read

@@ -36,7 +36,7 @@ from azureml_operator.api.key_rotation import (
 from azureml_operator.azure.client import EndpointKeys
 from azureml_operator.errors import AzureFailure, Throttled
 from azureml_operator.reconcilers.common import POLL_OPERATION, RETRY_UNAVAILABLE, Event, Finality, Verdict
-from azureml_operator.reconcilers.context import Context
+from azureml_operator.reconcilers.context import Context, SecretNotText
 from azureml_operator.reconcilers.objects import Obj
 
 # A regeneration Azure has not carried out by then is asked for again (a lost operation, a failed
@@ -292,20 +292,31 @@ async def rotate(
     *,
     attempt: int,
     refusal: str | None = None,
+    fresh: bool = False,
 ) -> Rotated:
     """Advance the object's rotation as far as it can go now, and read the keys to publish (none
     for an endpoint without keys: `refusal` says why). Azure is written to only when a step is due.
     A failed regeneration leaves the rotation where it was, says so in a Warning, and is retried
     with a back-off; the keys are published as Azure holds them either way."""
     record = Record.from_status(obj.status)
-    keys = await api.keys(name) if api is not None and refusal is None else None
-    current = (
-        await ctx.kube.read_secret(obj.namespace, secret)
-        if keys is not None and record.phase in WAITING_FOR_AZURE
-        else None
-    )
-    out = Rotated(keys)
     base = facts_of(obj, settings, record, time.time(), refusal)
+    keys, current, checked = None, None, False
+    if api is not None and refusal is None:
+        try:
+            current = await ctx.kube.read_secret(obj.namespace, secret)
+        except SecretNotText:  # tampered with: publishing rewrites it, from keys read afresh
+            current = None
+        held = held_keys(current)
+        due = (
+            fresh
+            or held is None
+            or keys_check_due(obj.status, base.now, ctx.settings.keys_check_interval)
+            or record.phase in WAITING_FOR_AZURE
+            or next_step(base).regenerate is not None
+        )
+        # Not due: what the Secret holds is what Azure held at the last check.
+        keys, checked = (await api.keys(name), True) if due else (held, False)
+    out = Rotated(keys)
     # Every step that goes on moves the rotation to a later phase, so this ends: six steps at most
     # (start, secondary published, a grace period of 0 s over, primary published, idle).
     for _ in range(6):
@@ -341,8 +352,22 @@ async def rotate(
         current = {"primaryKey": keys.primary, "secondaryKey": keys.secondary}
         keys = await api.keys(name)
     out.fields = record.fields()
+    if checked:
+        out.fields["keysCheckedAt"] = _rfc3339(time.time())
     out.keys = keys
     return out
+
+
+def held_keys(secret: Mapping[str, str] | None) -> EndpointKeys | None:
+    """The keys a keys Secret holds, if it holds both."""
+    primary, secondary = (secret or {}).get("primaryKey"), (secret or {}).get("secondaryKey")
+    return EndpointKeys(primary=primary, secondary=secondary) if primary and secondary else None
+
+
+def keys_check_due(status: Mapping[str, Any], now: float, interval: float) -> bool:
+    """Is it time to read the keys from Azure again (listKeys is a POST: ARM counts it as a write)?"""
+    checked = _epoch(status.get("keysCheckedAt"))
+    return checked is None or not 0 <= now - checked < interval
 
 
 def into(verdict: Verdict, rotated: Rotated, drift_interval: float) -> Verdict:

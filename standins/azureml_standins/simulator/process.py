@@ -98,8 +98,8 @@ class SimulatorProcess(ReadyLineProcess):
     ) -> Any:
         from azure.ai.ml import MLClient
 
-        from azureml_operator.azure.cloud import mlclient_cloud_kwargs
         from azureml_operator.azure.credentials import StaticTokenCredential
+        from azureml_standins.sdk import mlclient_cloud_kwargs
 
         return MLClient(
             StaticTokenCredential(),

@@ -618,7 +618,7 @@ def report(results: dict[str, Any]) -> None:
     text = table(results)
     kind = "quick" if results["quick"] else "full"
     write_readme(
-        f"Run of {results['started']} ({kind}, {results['cpus']} CPUs, shared with other work: noisy).\n\n"
+        f"Run of {results['started']} ({kind}, {results['cpus']} CPUs, load from nothing else).\n\n"
         f"{text}\n\n![Ready over time](ready_over_time.png)"
     )
     print(text)

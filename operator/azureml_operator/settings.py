@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
     def default(name: str, fallback: str | None = None) -> str | None:
         return env.get(ENV_PREFIX + name, fallback)
 
+    def enabled(name: str) -> bool:
+        return (default(name) or "").lower() in ("1", "true", "yes")
+
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "--namespace",
@@ -106,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
     parser.add_argument(
         "--cluster-wide-claims",
         action="store_true",
-        default=(default("CLUSTER_WIDE_CLAIMS") or "").lower() in ("1", "true", "yes"),
+        default=enabled("CLUSTER_WIDE_CLAIMS"),
         help="with --namespace: list this operator's kinds (never Secrets) in every namespace, to "
         "prove that no other namespace's object manages what an adoption or a read by id would "
         f"touch (env {ENV_PREFIX}CLUSTER_WIDE_CLAIMS=true); without it both are refused",
@@ -157,7 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
     parser.add_argument(
         "--dev-credential",
         action="store_true",
-        default=(default("DEV_CREDENTIAL") or "").lower() in ("1", "true", "yes"),
+        default=enabled("DEV_CREDENTIAL"),
         help="use a static development token as the operator's identity (loopback ARM endpoints only)",
     )
     parser.add_argument(
@@ -180,7 +183,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
     election.add_argument(
         "--leader-election",
         action="store_true",
-        default=(default("LEADER_ELECTION") or "").lower() in ("1", "true", "yes"),
+        default=enabled("LEADER_ELECTION"),
         help="wait to hold the Lease before reconciling anything; exit when it cannot be renewed",
     )
     election.add_argument(
@@ -212,7 +215,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
     )
     parser.set_defaults(
         _env_namespaces=default("NAMESPACES"),
-        _env_all_namespaces=(default("ALL_NAMESPACES") or "").lower() in ("1", "true", "yes"),
+        _env_all_namespaces=enabled("ALL_NAMESPACES"),
     )
 
 

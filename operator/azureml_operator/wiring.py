@@ -47,7 +47,7 @@ FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
 INDEX_PREFIX = "objects_"
 # How long a pass waits for the watch to deliver the loop's own last status write. Past it the pass
-# runs on what it has (the watch may be reconnecting), as it would without the wait.
+# reads the object from the API server instead (a relisted watch may never deliver that version).
 CATCH_UP_SECONDS = 10.0
 log = logging.getLogger(__name__)
 

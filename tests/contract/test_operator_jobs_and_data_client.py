@@ -5,21 +5,17 @@ what each reads back is what the kinds decide on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 from polling import eventually
 
-from azureml_operator.azure.client import Connection, DesiredData, DesiredJob, ModelSource, WorkspaceTarget
-from azureml_operator.azure.credentials import CredentialSpec
+from azureml_operator.azure.client import Connection, DesiredData, DesiredJob, ModelSource
 from azureml_operator.azure.data import DataVersions, version_path
 from azureml_operator.azure.jobs import FineTuningJobs, is_terminal
-from azureml_operator.azure.pool import ClientPool
 from azureml_operator.errors import Terminal
 from azureml_standins.simulator.process import SimulatorProcess
 
-HOME = WorkspaceTarget("00000000-0000-0000-0000-000000000000", "rg-sim", "ws-sim")
 TRAIN = "azureml://datastores/workspaceblobstore/paths/ft/train.jsonl"
 VALID = "azureml://datastores/workspaceblobstore/paths/ft/valid.jsonl"
 DATA = DesiredData("uri_file", TRAIN, "chat set", {"azureml.dev-owner-uid": "u-1"})
@@ -35,15 +31,6 @@ JOB = DesiredJob(
     tags={"azureml.dev-owner-uid": "u-1"},
     properties={},
 )
-
-
-@pytest.fixture
-def conn(sim: SimulatorProcess) -> Iterator[Connection]:
-    pool = ClientPool(sim.base_url)
-    try:
-        yield asyncio.run(pool.get(HOME, CredentialSpec("static")))
-    finally:
-        pool.close()
 
 
 def test_a_data_version_is_registered_read_back_and_archived(conn: Connection) -> None:

@@ -6,14 +6,11 @@ failed deployment's reason) is what Azure holds."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from azure.core import PipelineClient
 from online_setup import INSTANCE_TYPE, MODEL, WS, requests_sent
 from polling import eventually
 
@@ -23,15 +20,11 @@ from azureml_operator.azure.client import (
     DesiredOnlineEndpoint,
     ObservedOnlineDeployment,
     ObservedOnlineEndpoint,
-    WorkspaceTarget,
 )
-from azureml_operator.azure.credentials import CredentialSpec
 from azureml_operator.azure.online import OnlineDeployments, OnlineEndpoints
-from azureml_operator.azure.pool import ClientPool
 from azureml_operator.errors import NotFound, Terminal
 from azureml_standins.simulator.process import SimulatorProcess
 
-HOME = WorkspaceTarget("00000000-0000-0000-0000-000000000000", "rg-sim", "ws-sim")
 TAGS = {"azureml.dev-owner-uid": "u-1"}
 ENDPOINT = DesiredOnlineEndpoint(
     auth_mode="Key",
@@ -57,30 +50,6 @@ DEPLOYMENT = DesiredOnlineDeployment(
     tags=TAGS,
 )
 WITHIN = 15  # seconds; a deployment create takes 0.6 s at the contract tests' latency scale
-
-
-@pytest.fixture
-def conn(sim: SimulatorProcess) -> Iterator[Connection]:
-    pool = ClientPool(sim.base_url)
-    try:
-        yield asyncio.run(pool.get(HOME, CredentialSpec("static")))
-    finally:
-        pool.close()
-
-
-@pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, Any]]:
-    """Every request the operator's plain ARM client sends: method, URL and the JSON body as sent."""
-    sent: list[tuple[str, str, Any]] = []
-    original = PipelineClient.send_request
-
-    def recording(self: PipelineClient[Any, Any], request: Any, **kwargs: Any) -> Any:
-        content = request.content
-        sent.append((request.method, request.url, json.loads(content) if content else None))
-        return original(self, request, **kwargs)
-
-    monkeypatch.setattr(PipelineClient, "send_request", recording)
-    return sent
 
 
 def puts(wire: list[tuple[str, str, Any]], suffix: str) -> list[Any]:

@@ -7,24 +7,18 @@ endpoint's new key is there at once, an online endpoint's once its long-running 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from azure.ai.ml.entities import ServerlessEndpoint
-from azure.core import PipelineClient
 from polling import eventually
 
-from azureml_operator.azure.client import Connection, DesiredOnlineEndpoint, WorkspaceTarget
-from azureml_operator.azure.credentials import CredentialSpec
+from azureml_operator.azure.client import Connection, DesiredOnlineEndpoint
 from azureml_operator.azure.online import OnlineEndpoints
-from azureml_operator.azure.pool import ClientPool
 from azureml_operator.azure.serverless import ServerlessEndpoints
 from azureml_operator.errors import Terminal
 from azureml_standins.simulator.process import SimulatorProcess
 
-HOME = WorkspaceTarget("00000000-0000-0000-0000-000000000000", "rg-sim", "ws-sim")
 PHI = "azureml://registries/azureml/models/Phi-4-mini-instruct"
 
 
@@ -39,32 +33,8 @@ def endpoint(auth_mode: str) -> DesiredOnlineEndpoint:
     )
 
 
-@pytest.fixture
-def conn(sim: SimulatorProcess) -> Iterator[Connection]:
-    pool = ClientPool(sim.base_url)
-    try:
-        yield asyncio.run(pool.get(HOME, CredentialSpec("static")))
-    finally:
-        pool.close()
-
-
-@pytest.fixture
-def posts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """The URL and JSON body of every regenerateKeys POST the operator's ARM client sends."""
-    sent: list[tuple[str, Any]] = []
-    original = PipelineClient.send_request
-
-    def recording(self: PipelineClient[Any, Any], request: Any, **kwargs: Any) -> Any:
-        if request.method == "POST" and "/regenerateKeys" in request.url:
-            sent.append((request.url, json.loads(request.content) if request.content else None))
-        return original(self, request, **kwargs)
-
-    monkeypatch.setattr(PipelineClient, "send_request", recording)
-    return sent
-
-
 def test_a_serverless_endpoint_has_its_new_secondary_key_at_once(
-    ml: Any, sim: SimulatorProcess, conn: Connection, posts: list[tuple[str, Any]]
+    ml: Any, sim: SimulatorProcess, conn: Connection, wire: list[tuple[str, str, Any]]
 ) -> None:
     sim.admin("POST", "latency", {"scale": 0.00001})
     ml.serverless_endpoints.begin_create_or_update(ServerlessEndpoint(name="rk-phi", model_id=PHI)).result()
@@ -79,12 +49,13 @@ def test_a_serverless_endpoint_has_its_new_secondary_key_at_once(
     assert asyncio.run(api.keys("rk-phi")).secondary == after.secondary_key
     asyncio.run(api.regenerate_keys("rk-phi", "Primary"))
     assert ml.serverless_endpoints.get_keys("rk-phi").primary_key != before.primary_key
+    posts = regenerations(wire)
     assert [body for _, body in posts] == [{"keyType": "Secondary"}, {"keyType": "Primary"}]
     assert all("api-version=2024-01-01-preview" in url for url, _ in posts)
 
 
 def test_an_online_endpoint_gets_its_new_key_when_the_operation_is_done_which_is_not_waited_for(
-    ml: Any, sim: SimulatorProcess, conn: Connection, posts: list[tuple[str, Any]]
+    ml: Any, sim: SimulatorProcess, conn: Connection, wire: list[tuple[str, str, Any]]
 ) -> None:
     async def run() -> None:
         api = OnlineEndpoints(conn)
@@ -106,6 +77,7 @@ def test_an_online_endpoint_gets_its_new_key_when_the_operation_is_done_which_is
         assert (sdk.primary_key, sdk.secondary_key) == (after.primary, after.secondary)
 
     asyncio.run(run())
+    posts = regenerations(wire)
     assert [body for _, body in posts] == [{"keyType": "Secondary"}]
     assert "api-version=2022-02-01-preview" in posts[0][0]
 
@@ -119,3 +91,8 @@ def test_an_aml_token_endpoint_has_no_keys_to_regenerate(conn: Connection) -> No
             await api.regenerate_keys("rk-token", "Secondary")
 
     asyncio.run(run())
+
+
+def regenerations(wire: list[tuple[str, str, Any]]) -> list[tuple[str, Any]]:
+    """The URL and JSON body of every regenerateKeys POST sent."""
+    return [(url, body) for method, url, body in wire if method == "POST" and "/regenerateKeys" in url]

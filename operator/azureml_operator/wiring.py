@@ -49,6 +49,10 @@ INDEX_PREFIX = "objects_"
 # How long a pass waits for the watch to deliver the loop's own last status write. Past it the pass
 # reads the object from the API server instead (a relisted watch may never deliver that version).
 CATCH_UP_SECONDS = 10.0
+# kopf cancels a daemon this long after asking it to stop (deletion, shutdown). A pass in flight
+# gets most of it to finish: one cut off mid-request may leave a write in Azure nobody recorded.
+STOP_SECONDS = 5.0
+PASS_GRACE_SECONDS = STOP_SECONDS - 1.0
 log = logging.getLogger(__name__)
 
 
@@ -69,8 +73,10 @@ class Schedule:
     written: str | None = None
     delivered: deque[str] = field(default_factory=lambda: deque(maxlen=32))
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # any event of the object
 
     def saw(self, body: Mapping[str, Any]) -> None:
+        self.arrived.set()
         version = (body.get("metadata") or {}).get("resourceVersion")
         if version:
             self.delivered.append(version)
@@ -223,6 +229,13 @@ def is_current(context: Context, adapter: Adapter, body: Mapping[str, Any]) -> b
     return entry is not None and entry.uid == meta.get("uid")
 
 
+def guarded(body: Mapping[str, Any]) -> bool:
+    """Does the object carry our finalizer? kopf spawns the loop in the same cycle that asks for
+    the finalizer; an object deleted before it lands vanishes at once, and whatever a pass created
+    in Azure meanwhile would be left there with nobody to delete it."""
+    return FINALIZER in ((body.get("metadata") or {}).get("finalizers") or ())
+
+
 async def run_loop(
     adapter: Adapter, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **kwargs: Any
 ) -> None:
@@ -231,17 +244,22 @@ async def run_loop(
     schedule = state.schedules.setdefault(uid, Schedule())
     trigger = "start"
     stop = asyncio.ensure_future(stopped.wait())
+    work: asyncio.Future[Verdict] | None = None
     try:
         while not stopped:
             context = state.context(kwargs)
             if body.get("metadata", {}).get("deletionTimestamp"):
                 return
-            if not is_current(context, adapter, body):
+            schedule.arrived.clear()
+            if not is_current(context, adapter, body) or not guarded(body):
                 # The index still shows an older object of this name (kopf handles each object's
                 # events on its own, so a deletion may be indexed after the next creation), or no
-                # entry yet. Never act for the wrong object, and never give up on this one: wait
-                # for the index (kopf stops this loop if it is this object that is gone).
-                await asyncio.wait({stop}, timeout=0.5)
+                # entry yet; or the finalizer has not landed. Never act for the wrong object or an
+                # unguarded one, and never give up on this one: wait for the watch (kopf stops this
+                # loop if it is this object that is gone).
+                arrived = asyncio.ensure_future(schedule.arrived.wait())
+                await asyncio.wait({arrived, stop}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                arrived.cancel()
                 continue
             current: Mapping[str, Any] = body
             if not await schedule.catch_up(body, stop):
@@ -258,8 +276,8 @@ async def run_loop(
             async with state.locks.setdefault(uid, asyncio.Lock()):
                 work = asyncio.ensure_future(loop.reconcile(adapter, obj, context, schedule.attempt))
                 await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not work.done():  # shutting down or deleted: abandon the pass, write nothing
-                    work.cancel()
+                if not work.done():  # deleted or shutting down: let the pass end, write nothing
+                    await asyncio.wait({work}, timeout=PASS_GRACE_SECONDS)
                     return
                 try:
                     verdict = work.result()
@@ -290,6 +308,8 @@ async def run_loop(
             woken.cancel()
     finally:
         stop.cancel()
+        if work is not None and not work.done():
+            work.cancel()
         state.schedules.pop(uid, None)
 
 
@@ -352,8 +372,12 @@ def related(adapter: Adapter, body: Mapping[str, Any], context: Context) -> list
 
 async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **kwargs: Any) -> None:
     state: OperatorState = memo.state
-    obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
-    async with state.locks.setdefault(obj.uid, asyncio.Lock()):
+    uid = str(body.get("metadata", {}).get("uid", ""))
+    async with state.locks.setdefault(uid, asyncio.Lock()):
+        # kopf's body is from the deletion's event: a pass that ended after it may have recorded
+        # the ARM id of a creation it started (without it there would be "nothing to delete").
+        current = await fresh(state, adapter, body)
+        obj = Obj.from_body(adapter.info.kind, adapter.info.plural, current)
         try:
             verdict = await loop.finalize(adapter, obj, state.context(kwargs), retry)
         except KubeForbidden as err:
@@ -361,13 +385,13 @@ async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **k
         except Exception as err:  # a bug must show on the object, not only in a log
             verdict = unexpected(err, obj, "deletion", retry)
     if verdict.released:
-        post(body, verdict.events)
+        post(current, verdict.events)
         state.locks.pop(obj.uid, None)
         state.readiness.pop(obj.uid, None)
         metrics.RESOURCES.forget(obj.uid)
         log.info("released: %s", verdict.message, extra=ref_of(obj))
         return
-    await write_status(state, adapter, body, verdict)
+    await write_status(state, adapter, current, verdict)
     raise kopf.TemporaryError(verdict.message, delay=verdict.requeue_after)
 
 
@@ -410,7 +434,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         resource = (GROUP, VERSION, adapter.info.plural)
         indexer = _indexer(adapter)
         kopf.index(*resource, id=indexer.__name__, registry=registry)(indexer)
-        kopf.daemon(*resource, id="reconcile", cancellation_timeout=5.0, registry=registry)(
+        kopf.daemon(*resource, id="reconcile", cancellation_timeout=STOP_SECONDS, registry=registry)(
             _bind(run_loop, adapter, "reconcile")
         )
         kopf.on.event(*resource, id="wake", registry=registry)(_bind(on_event, adapter, "wake"))

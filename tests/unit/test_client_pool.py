@@ -136,22 +136,40 @@ async def test_concurrent_gets_of_one_credential_build_one_session(
     assert len(built) == 1 and len({id(c.rest) for c in conns}) == 1
 
 
-async def test_the_workspace_is_one_arm_get_after_a_token_and_its_location_is_read_once(
+WS_A_BODY = {
+    "id": WS_A.arm_id,
+    "name": "ws-a",
+    "location": "eastus2",
+    "properties": {"workspaceId": "guid-a"},
+}
+
+
+async def test_the_workspace_is_one_arm_get_after_a_token_and_its_location_comes_with_it(
     pool: ClientPool, built: list[Any]
 ) -> None:
     conn = await pool.get(WS_A, STATIC)
     rest = built[0][1].rest
-    rest.answers[WS_A.arm_id] = {
-        "id": WS_A.arm_id,
-        "name": "ws-a",
-        "location": "eastus2",
-        "properties": {"workspaceId": "guid-a"},
-    }
+    rest.answers[WS_A.arm_id] = WS_A_BODY
     ws = await conn.get_workspace()
     assert (ws.id, ws.location, ws.workspace_id) == (WS_A.arm_id, "eastus2", "guid-a")
     assert await conn.location() == "eastus2" and await conn.location() == "eastus2"
-    assert [s[:3] for s in rest.sent] == [("GET", WS_A.arm_id, WORKSPACE_API_VERSION)] * 2
-    assert pool.limiter.tokens == [(SUB, "GET")] * 2  # type: ignore[attr-defined]
+    assert [s[:3] for s in rest.sent] == [("GET", WS_A.arm_id, WORKSPACE_API_VERSION)]
+    assert pool.limiter.tokens == [(SUB, "GET")]  # type: ignore[attr-defined]
+
+
+async def test_the_objects_of_a_workspace_asking_its_location_at_once_share_one_read(
+    pool: ClientPool, built: list[Any]
+) -> None:
+    import asyncio
+
+    conn = await pool.get(WS_A, STATIC)
+    rest = built[0][1].rest
+    failed = await asyncio.gather(*(conn.location() for _ in range(8)), return_exceptions=True)
+    assert all(isinstance(f, NotFound) for f in failed)
+    assert len(rest.sent) == 1  # failed together, and the failure is not kept:
+    rest.answers[WS_A.arm_id] = WS_A_BODY
+    assert await asyncio.gather(*(conn.location() for _ in range(8))) == ["eastus2"] * 8
+    assert len(rest.sent) == 2
 
 
 async def test_subscription_calls_are_the_sdks_requests(pool: ClientPool, built: list[Any]) -> None:

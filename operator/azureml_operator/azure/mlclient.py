@@ -137,12 +137,13 @@ class WorkspaceConnection:
     """One workspace and one credential; shared by every object that uses them (see `pool.py`).
     Thin on purpose: thousands of these live at once, all on their credential's one pipeline."""
 
-    __slots__ = ("_location", "_session", "target")
+    __slots__ = ("_locating", "_location", "_session", "target")
 
     def __init__(self, target: WorkspaceTarget, session: CredentialSession) -> None:
         self.target = target
         self._session = session
         self._location: str | None = None
+        self._locating: asyncio.Future[ObservedWorkspace] | None = None
 
     @property
     def rest(self) -> ArmRest:
@@ -177,9 +178,22 @@ class WorkspaceConnection:
             return None
 
     async def location(self) -> str:
-        """The workspace's region, read once: it never changes."""
+        """The workspace's region, read once: it never changes. The objects of a workspace applied
+        together all ask at once; they share one read (each would otherwise spend a token of
+        ARM's read bucket on the same answer)."""
         if self._location is None:
-            self._location = (await self.get_workspace()).location
+            if self._locating is None:
+                self._locating = asyncio.ensure_future(self.get_workspace())
+                # Retrieved even if every caller was cancelled meanwhile: no "never retrieved" noise.
+                self._locating.add_done_callback(lambda f: f.cancelled() or f.exception())
+            locating = self._locating
+            try:
+                # Shielded: one caller cancelled (its object deleted) must not fail the others.
+                await asyncio.shield(locating)
+            finally:
+                if self._locating is locating and locating.done():
+                    self._locating = None  # a failure is not remembered: the next pass asks again
+        assert self._location is not None  # get_workspace recorded it
         return self._location
 
     # -- workspace ------------------------------------------------------------------------------
@@ -190,7 +204,9 @@ class WorkspaceConnection:
         body = await self.call("GET", self.rest.request, "GET", path, WORKSPACE_API_VERSION)
         if not body:
             raise NotFound(f"Workspace {self.target} was not found")
-        return from_arm_workspace(body, self.target)
+        observed = from_arm_workspace(body, self.target)
+        self._location = observed.location  # the Workspace object's own read serves its users too
+        return observed
 
 
 def from_arm_workspace(body: dict[str, Any], target: WorkspaceTarget) -> ObservedWorkspace:

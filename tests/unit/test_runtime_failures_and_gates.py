@@ -16,6 +16,7 @@ from runtime_fakes import (
     FakeApiSubscription,
     FakeSecret,
     Harness,
+    adopt,
     endpoint,
     not_ready_status,
     owner_tags,
@@ -107,6 +108,25 @@ async def test_an_existing_endpoint_is_observed_and_reported_without_waiting_for
     assert verdict.fields["endpointState"] == "Suspended"
     assert verdict.fields["azureResourceId"] == ENDPOINT_ID
     assert h.endpoints.writes() == []
+
+
+async def test_while_creation_waits_an_endpoint_with_nothing_recorded_reads_nothing_from_azure() -> None:
+    """At scale ARM's read bucket, not its write bucket, ran out first: every endpoint waiting for
+    its subscription read its own absence again at each back-off."""
+    h = Harness()
+    h.add(subscription("llama-sub", status=not_ready_status("Creating", "subscribing the workspace")))
+    verdict = await h.reconcile(endpoint("llama", spec=WITH_SUB))
+    assert verdict.reason is Reason.WAITING_FOR_SUBSCRIPTION
+    assert h.endpoints.calls == [] and [c for c in h.journal if c.who == "azure"] == []
+
+
+async def test_an_adoption_looks_in_azure_while_the_subscription_is_away() -> None:
+    h = Harness()
+    h.endpoints.add("llama", LLAMA)
+    ep = endpoint("llama", spec=WITH_SUB, annotations=adopt())
+    verdict = await h.reconcile(ep)
+    assert [c.method for c in h.endpoints.calls][:1] == ["get"]
+    assert verdict.reason is Reason.UPDATING  # taken over (tagged) without the subscription
 
 
 async def test_an_existing_online_endpoint_is_ready_while_its_subscription_is_away() -> None:

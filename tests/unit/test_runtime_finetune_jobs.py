@@ -50,7 +50,8 @@ async def test_submission_waits_for_the_data_asset_to_be_ready() -> None:
     h.add(data_asset(status=not_ready_status("Creating", "registering")))
     verdict = await h.reconcile(FT)
     assert verdict.reason is Reason.WAITING_FOR_DATA and "DataAsset train" in verdict.message
-    assert [c.method for c in h.jobs.calls] == ["get"] and verdict.requeue_after is not None
+    # Nothing recorded, so nothing of its own in Azure: no read until the job may be submitted.
+    assert h.jobs.calls == [] and verdict.requeue_after is not None
 
 
 async def test_a_data_asset_of_another_workspace_is_refused() -> None:

@@ -95,6 +95,11 @@ async def _reconcile(adapter: Adapter, obj: Obj, spec: Any, ctx: Context, attemp
     incomplete = [u for u in unmet if u.dependency.gate is Gate.ALL]
     if incomplete:
         return waiting(incomplete[0], attempt)
+    before_creation = [u for u in unmet if u.dependency.gate is Gate.CREATE]
+    if before_creation and obj.recorded_id is None and not adopt_requested(obj.annotations):
+        # Nothing of ours in Azure yet, and creating it must wait: a read would only spend ARM's
+        # read bucket to learn the same (an adoption still looks, as it needs no dependency).
+        return waiting(before_creation[0], attempt)
     desired = adapter.desired(obj, spec, refs)
     if not adapter.needs_azure(spec):
         return adapter.decide(Observation(obj, spec, name, desired, None, None)).verdict(attempt)

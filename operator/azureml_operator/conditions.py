@@ -77,6 +77,18 @@ TRANSIENT: frozenset[Reason] = frozenset(
 )
 
 
+# Not Ready because an object it depends on is not (yet): the flip of that object is its cue.
+WAITING: frozenset[Reason] = frozenset(
+    {
+        Reason.WAITING_FOR_SUBSCRIPTION,
+        Reason.WAITING_FOR_WORKSPACE,
+        Reason.WAITING_FOR_DATA,
+        Reason.WAITING_FOR_MODEL,
+        Reason.WAITING_FOR_ENDPOINT,
+    }
+)
+
+
 def is_transient(reason: Reason) -> bool:
     return reason in TRANSIENT
 

@@ -359,15 +359,39 @@ async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) 
 
 
 def related(adapter: Adapter, body: Mapping[str, Any], context: Context) -> list[Indexed]:
-    """The objects this one names through its declared references, and those that name it."""
+    """The objects whose next pass this one's Ready flip may change: those that name it through
+    their declared references and wait (for it, or for someone to fix what failed) or report from
+    it, and those it names that follow their dependents. Others would only spend an Azure read: a
+    Ready object, or one polling its own operation, gains nothing from a dependency's flip."""
     obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
     named = [
         context.lookups.get(kind, obj.namespace, target)
         for kind, path in references(adapter)
         if (target := ref_name(obj.spec, path))
     ]
-    naming = context.lookups.referencing(adapter.info.kind, obj.namespace, obj.name)
-    return [e for e in (*named, *naming) if e is not None and e.uid != obj.uid]
+    parents = [
+        e for e in named if e is not None and e.kind in ADAPTERS and ADAPTERS[e.kind].follows_dependents
+    ]
+    naming = [
+        e
+        for e in context.lookups.referencing(adapter.info.kind, obj.namespace, obj.name)
+        if stalled(e) or reports_from(e.kind, adapter.info.kind)
+    ]
+    return [e for e in (*parents, *naming) if e.uid != obj.uid]
+
+
+def reports_from(kind: str, named: str) -> bool:
+    adapter = ADAPTERS.get(kind)
+    return adapter is not None and any(d.kind == named and d.follows for d in adapter.dependencies)
+
+
+def stalled(entry: Indexed) -> bool:
+    """Not Ready and not on a schedule of its own: waiting for a dependency, failed, or not yet
+    reported."""
+    if entry.ready:
+        return False
+    reason = entry.reason
+    return reason is None or reason in conditions.WAITING or reason not in conditions.TRANSIENT
 
 
 async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **kwargs: Any) -> None:

@@ -7,12 +7,24 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from runtime_fakes import ADAPTERS, not_ready_status, online_deployment, online_endpoint, ready_status, uid_of
+from runtime_fakes import (
+    ADAPTERS,
+    endpoint,
+    not_ready_status,
+    online_deployment,
+    online_endpoint,
+    ready_status,
+    subscription,
+    uid_of,
+    workspace,
+)
 
 from azureml_operator import wiring
 from azureml_operator.reconcilers.lookups import build_index, index_keys
 from azureml_operator.runtime.registry import references
 from azureml_operator.settings import Settings
+
+WITH_SUB = {"subscriptionRef": {"name": "llama-sub"}}
 
 
 def memo_with(*bodies: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -56,4 +68,46 @@ async def test_an_endpoint_provisioned_with_its_traffic_pending_wakes_its_deploy
     await wiring.on_event(adapter, creating, memo, **indexes)
     pending = {**creating, "status": not_ready_status("TrafficPending")}
     await wiring.on_event(adapter, pending, memo, **indexes)
+    assert memo.state.schedules[uid_of(blue)].wake.is_set()
+
+
+async def test_a_subscription_becoming_ready_wakes_only_the_endpoints_that_wait_for_it() -> None:
+    sub = subscription("llama-sub", status=not_ready_status("Creating"))
+    waiting = endpoint("a", spec=WITH_SUB, status=not_ready_status("WaitingForSubscription"))
+    creating = endpoint("b", spec=WITH_SUB, status=not_ready_status("Creating"))  # polls on its own
+    ready = endpoint("c", spec=WITH_SUB, status=ready_status())
+    failed = endpoint("d", spec=WITH_SUB, status=not_ready_status("SubscriptionMissing"))
+    memo, indexes = memo_with(sub, waiting, creating, ready, failed)
+    adapter = ADAPTERS["ModelSubscription"]
+    await wiring.on_event(adapter, sub, memo, **indexes)
+    await wiring.on_event(adapter, {**sub, "status": ready_status()}, memo, **indexes)
+    woken = {
+        name
+        for name, b in [("a", waiting), ("b", creating), ("c", ready), ("d", failed)]
+        if memo.state.schedules[uid_of(b)].wake.is_set()
+    }
+    assert woken == {"a", "d"}
+
+
+async def test_an_endpoint_flipping_does_not_wake_the_subscription_or_workspace_it_names() -> None:
+    """Their passes do not read their users: waking them would only spend an ARM read each."""
+    sub, ws = subscription("llama-sub", status=ready_status()), workspace("ws", status=ready_status())
+    creating = endpoint(
+        "a", spec={**WITH_SUB, "workspaceRef": {"name": "ws"}}, status=not_ready_status("Creating")
+    )
+    memo, indexes = memo_with(sub, ws, creating)
+    adapter = ADAPTERS["ServerlessEndpoint"]
+    await wiring.on_event(adapter, creating, memo, **indexes)
+    await wiring.on_event(adapter, {**creating, "status": ready_status()}, memo, **indexes)
+    assert not memo.state.schedules[uid_of(sub)].wake.is_set()
+    assert not memo.state.schedules[uid_of(ws)].wake.is_set()
+
+
+async def test_an_endpoint_whose_traffic_moved_wakes_its_ready_deployments_which_report_their_share() -> None:
+    updating = online_endpoint("chat", status=not_ready_status("Updating"))
+    blue = online_deployment("blue", status=ready_status())
+    memo, indexes = memo_with(updating, blue)
+    adapter = ADAPTERS["OnlineEndpoint"]
+    await wiring.on_event(adapter, updating, memo, **indexes)
+    await wiring.on_event(adapter, {**updating, "status": ready_status()}, memo, **indexes)
     assert memo.state.schedules[uid_of(blue)].wake.is_set()

@@ -223,7 +223,9 @@ class OnlineDeploymentAdapter(Adapter):
     tags_supported = True
     # Nothing in Azure before the endpoint exists there: the deployment's path and workspace are its.
     dependencies = (
-        Dependency("OnlineEndpoint", ENDPOINT_REF, gate=Gate.ALL, waiting=Reason.WAITING_FOR_ENDPOINT),
+        Dependency(
+            "OnlineEndpoint", ENDPOINT_REF, gate=Gate.ALL, waiting=Reason.WAITING_FOR_ENDPOINT, follows=True
+        ),
     )
 
     def azure_name(self, obj: Obj, spec: OnlineDeploymentSpec, refs: Refs) -> str:

@@ -262,6 +262,7 @@ class OnlineEndpointAdapter(Adapter):
     info = KIND
     collection = online.COLLECTION
     tags_supported = True
+    follows_dependents = True  # its traffic waits for its deployments; a deleted one loses its mirror
 
     def azure_name(self, obj: Obj, spec: OnlineEndpointSpec, refs: Refs) -> str:
         return spec.endpoint_name or obj.name

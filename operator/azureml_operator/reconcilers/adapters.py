@@ -51,6 +51,10 @@ class Dependency:
     field: str
     gate: Gate | None = Gate.CREATE
     waiting: Reason = Reason.WAITING_FOR_SUBSCRIPTION
+    # Whether this kind's status reports what the named object holds (a deployment, its share of
+    # its endpoint's traffic): the named object's Ready or reason changing then runs this one's pass
+    # even when it is Ready.
+    follows: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,9 @@ class Adapter:
     uses_workspace: ClassVar[bool] = True
     # Whether deleting the object waits until no object refers to it (a Workspace, for its users).
     held_while_referenced: ClassVar[bool] = False
+    # Whether its decisions read its dependents' state (an endpoint's traffic waits for its
+    # deployments): a dependent's Ready or reason changing then runs its pass at once.
+    follows_dependents: ClassVar[bool] = False
     # Failures whose message gets a hint and whose retry waits for a dependency, by reason.
     failure_hints: ClassVar[Mapping[Reason, str]] = {}
 

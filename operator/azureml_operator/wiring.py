@@ -64,6 +64,8 @@ class Schedule:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     attempt: int = 0
     seen: tuple[Any, ...] = ()
+    # The reason of the last pass's verdict: the back-off grows while it stays the same.
+    reason: str | None = None
     # Was the object Ready before (when this operator first saw it, or since)? Its first Ready is timed.
     ready_before: bool | None = None
     # The resourceVersion of the loop's last status write, and the versions the watch delivered
@@ -292,8 +294,9 @@ async def run_loop(
                 ) is not None:
                     schedule.wrote(written)
             count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
-            if verdict.progressed:
-                schedule.attempt = 0
+            if verdict.progressed or verdict.reason != schedule.reason:
+                schedule.attempt = 0  # a new state: its own back-off starts from the beginning
+            schedule.reason = verdict.reason
             if verdict.requeue_after is not None:
                 schedule.attempt += 1
                 delay, trigger = verdict.requeue_after, "retry"

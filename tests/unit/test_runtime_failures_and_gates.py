@@ -236,13 +236,25 @@ async def test_throttling_is_retried_after_what_azure_asked() -> None:
 async def test_a_transient_failure_is_azure_unavailable_and_retried_with_back_off() -> None:
     h = Harness()
     h.endpoints.fail("get", Recoverable("503 Service Unavailable"))
-    verdict = await h.reconcile(endpoint("llama"), attempt=1)
+    failed_before = not_ready_status("AzureUnavailable", "503")
+    verdict = await h.reconcile(endpoint("llama", status=failed_before), attempt=1)
     assert (verdict.status, verdict.reason) == ("False", Reason.AZURE_UNAVAILABLE)
     assert verdict.message.startswith(
         "serverless endpoint llama failed: 503 Service Unavailable; retrying in "
     )
     assert within(verdict.requeue_after, RETRY_UNAVAILABLE, 1)
     assert not verdict.keep_status
+
+
+async def test_a_failure_after_many_polls_is_a_first_failure() -> None:
+    """The attempt counts every pass that looked again, polls of a long creation included: the
+    first 503 among them waits the back-off's first step, not its eighth (found by the fault storm,
+    where one 503 after a few polls parked an endpoint for 80 s)."""
+    h = Harness()
+    h.endpoints.fail("get", Recoverable("503 Service Unavailable"))
+    verdict = await h.reconcile(endpoint("llama", status=not_ready_status("Creating")), attempt=7)
+    assert verdict.reason is Reason.AZURE_UNAVAILABLE
+    assert within(verdict.requeue_after, RETRY_UNAVAILABLE, 0)
 
 
 async def test_a_transient_create_failure_keeps_the_record_in_case_azure_made_it() -> None:

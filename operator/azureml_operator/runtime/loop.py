@@ -376,7 +376,7 @@ def failure_verdict(
             Reason.THROTTLED, f"Azure throttled {what}; retrying in {delay:.0f} s", requeue_after=delay
         )
     else:
-        delay = RETRY_UNAVAILABLE.delay(attempt)
+        delay = RETRY_UNAVAILABLE.delay(failing_for(obj, failure.reason, attempt))
         verdict = Verdict.not_ready(failure.reason, f"{what} failed: {failure.message}")
     if (
         (throttled or isinstance(failure, Recoverable))
@@ -400,6 +400,15 @@ def failure_verdict(
         verdict.message += f"; {hint}"
         verdict.requeue_after, verdict.finality = WAIT_DEPENDENCY.delay(attempt), Finality.REQUEUE
     return verdict
+
+
+def failing_for(obj: Obj, reason: Reason, attempt: int) -> int:
+    """The attempt a failure's back-off grows from: the object's, if its last pass failed the same
+    way (or it is Ready, and so far kept its status through the failures), else none. `attempt`
+    counts the passes in a row that asked to look again, polls included: a 503 after ten polls of
+    a long creation is a first failure, retried in seconds, not minutes."""
+    stored = conditions.get(obj.status.get("conditions")) or {}
+    return attempt if stored.get("reason") == reason or stored.get("status") == "True" else 0
 
 
 # -- deletion -----------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ Scenarios, all in one run on one simulator and one Kubernetes stand-in:
 - start-up and steady state: the operator restarted on the largest scale with a short drift
   interval: start -> first ARM request, then ARM reads and writes per object per interval;
 - latency: with those objects present, apply one endpoint at a time, apply -> first ARM write;
-- memory: `benchmarks.memory` when it exists (another module's job), else peak RSS per scale.
+- memory: peak RSS of every run; the whole operator at 10 000 objects over 1 000 workspaces (spread
+  over 20 Azure subscriptions, each with its own buckets); and `benchmarks.memory`'s tracemalloc
+  breakdown of the client layer.
 
 Writes `benchmarks/results.json`, `benchmarks/ready_over_time.png` and the table in
 `benchmarks/README.md` (between the RESULTS markers). The numbers of a shared, noisy machine are
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -418,18 +421,117 @@ def latency(k: Kube, sim: SimulatorProcess, ns: str) -> dict[str, Any]:
     }
 
 
-def memory(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        from benchmarks import memory as other  # written by another module of this directory
-    except ImportError:
-        other = None
-    if other is not None and hasattr(other, "run"):
-        try:
-            return {"source": "benchmarks.memory", **other.run(quick=args.quick)}
-        except Exception as err:  # the other benchmark failing must not lose this run's numbers
-            return {"source": "benchmarks.memory", "error": repr(err)}
+# -- memory at scale: the whole operator ------------------------------------------------------------
+
+SCALE_PARTNER, SCALE_MICROSOFT = PARTNER[:3], MICROSOFT  # per workspace: 3 + 3 endpoints, 3 subscriptions
+PER_WORKSPACE = 1 + 2 * len(SCALE_PARTNER) + len(SCALE_MICROSOFT)  # 10 objects
+
+
+def scale_subscription(i: int) -> str:
+    return f"00000000-0000-0000-0000-{i + 1:012d}"
+
+
+def scale_plan(objects: int, subscriptions: int) -> list[tuple[str, str]]:
+    """(Azure subscription, workspace) for objects / PER_WORKSPACE workspaces."""
+    return [(scale_subscription(i % subscriptions), f"mem{i:05d}") for i in range(objects // PER_WORKSPACE)]
+
+
+def scale_manifests(plan: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for sub, ws in plan:
+        out.append(obj("Workspace", ws, {"subscriptionId": sub, "resourceGroup": RG, "workspaceName": ws}))
+        for model in SCALE_PARTNER + SCALE_MICROSOFT:
+            name = f"{ws}-{short(model)}"
+            spec: dict[str, Any] = {"modelId": model_id(model), "workspaceRef": {"name": ws}}
+            if model in SCALE_PARTNER:
+                out.append(
+                    obj(
+                        "ModelSubscription",
+                        f"{name}-sub",
+                        {"modelId": model_id(model), "workspaceRef": {"name": ws}},
+                    )
+                )
+                spec["subscriptionRef"] = {"name": f"{name}-sub"}
+            out.append(obj("ServerlessEndpoint", name, spec))
+    return out
+
+
+def at_scale(kube: KubeProcess, k: Kube, args: argparse.Namespace) -> dict[str, Any]:
+    """The operator's whole footprint: N objects over N/10 workspaces spread over several Azure
+    subscriptions (each with ARM's own buckets, as a large organisation's are), applied at once and
+    reconciled to Ready, the operator's RSS sampled from outside all along."""
+    plan = scale_plan(args.scale_objects, args.scale_subscriptions)
+    seeds = [f"--workspace={sub}/{RG}/{ws}@eastus2" for sub, ws in plan]
+    docs = scale_manifests(plan)
+    endpoints = sum(1 for d in docs if d["kind"] == "ServerlessEndpoint")
+    with SimulatorProcess(latency_scale=args.latency_scale, extra_args=seeds, startup_timeout=300) as sim:
+        ns = k.namespace(f"scale-{len(docs)}")
+        with operator(kube, sim, ns, drift=3600) as op:
+            assert op.proc is not None
+            pid = op.proc.pid
+            t0 = time.monotonic()
+            # RSS only: listing thousands of objects often would load the machine the operator runs on.
+            sampler = Sampler(lambda: (0, round(current_rss(pid))), period=2.0)
+            sampler.start(t0)
+            k.apply(ns, docs)
+            applied = time.monotonic() - t0
+            deadline = t0 + args.timeout
+            while time.monotonic() < deadline and k.ready_count(ns) < endpoints:
+                time.sleep(10.0)
+            wall = time.monotonic() - t0
+            ready = k.ready_count(ns)
+            cpu, peak = proc_usage(pid)
+            end_rss = current_rss(pid)
+            sampler.stop()
+            rss = [(t, m) for t, _, m in sampler.series]
+            s = stats(sim)
     return {
-        "source": "peak RSS of the throughput runs (benchmarks.memory absent)",
+        "objects": len(docs),
+        "workspaces": len(plan),
+        "azureSubscriptions": args.scale_subscriptions,
+        "endpoints": endpoints,
+        "ready": ready,
+        "applySeconds": round(applied, 1),
+        "wallSeconds": round(wall, 1),
+        "throttled": s["throttled"],
+        "armRequests": s["totalRequests"],
+        "operatorCpuSeconds": round(cpu, 1),
+        "operatorPeakRssMB": round(peak, 1),
+        "operatorEndRssMB": round(end_rss, 1),
+        "rssSeries": rss,
+    }
+
+
+def current_rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def breakdown(args: argparse.Namespace) -> dict[str, Any]:
+    """`benchmarks.memory`: what the client layer costs per workspace and per object body (tracemalloc)."""
+    out = HERE / ".memory.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.memory",
+        "--workspaces",
+        str(max(1, args.scale_objects // PER_WORKSPACE)),
+    ]
+    cmd += ["--objects", str(args.scale_objects), "--output", str(out)]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, timeout=1800)
+        return dict(json.loads(out.read_text()))
+    except Exception as err:  # the breakdown failing must not lose the run's numbers
+        return {"error": repr(err)[:500]}
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def memory(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of every operator run, the whole operator at scale, and the client layer's breakdown."""
+    return {
         "byScale": {
             str(r["endpoints"]): {
                 "objects": r["endpoints"] + r["subscriptions"] + r["workspaces"],
@@ -438,6 +540,8 @@ def memory(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
             }
             for r in results["throughput"]
         },
+        "atScale": results.get("atScale"),
+        "breakdown": breakdown(args) if args.scale_objects else None,
     }
 
 
@@ -514,10 +618,7 @@ def table(results: dict[str, Any]) -> str:
         f"with {st['objects']} objects present ({lat['samples']} samples): median "
         f"{lat['applyToFirstWriteMedianSeconds']} s, p99 {lat['applyToFirstWriteP99Seconds']} s.\n"
     )
-    mem = results["memory"]
-    out.append(
-        f"Memory ({mem.get('source')}): `{json.dumps({k: v for k, v in mem.items() if k != 'source'})}`\n"
-    )
+    out += memory_text(results["memory"])
     throttled = sum(r["throttled"] for r in results["throughput"]) + st["throttled"]
     out.append("Goals (issue 11):\n")
     out.append(
@@ -530,7 +631,49 @@ def table(results: dict[str, Any]) -> str:
     out.append(
         f"- {goal(st['readsPerObjectPerInterval'] <= 1 and st['writes'] == 0, f'<= 1 read per object per drift interval and 0 writes in steady state: {st["readsPerObjectPerInterval"]} and {st["writes"]}')}"
     )
+    scale = results["memory"].get("atScale")
+    if scale:
+        ok = (
+            scale["operatorPeakRssMB"] <= 250
+            and scale["objects"] >= 10_000
+            and scale["ready"] == scale["endpoints"]
+        )
+        out.append(
+            f"- {goal(ok, f'<= 250 MB peak RSS at 10 000 objects over 1 000 workspaces: {scale["operatorPeakRssMB"]} MB at {scale["objects"]} objects over {scale["workspaces"]} workspaces ({scale["ready"]}/{scale["endpoints"]} endpoints Ready)')}"
+        )
     return "\n".join(out)
+
+
+def memory_text(mem: dict[str, Any]) -> list[str]:
+    by_scale = ", ".join(
+        f"{n} endpoints ({v['objects']} objects) {v['peakRssMB']} MB" for n, v in mem["byScale"].items()
+    )
+    out = [f"Memory, operator peak RSS of the throughput runs: {by_scale}.\n"]
+    scale = mem.get("atScale")
+    if scale:
+        out.append(
+            f"Whole operator at scale: {scale['objects']} objects ({scale['endpoints']} ServerlessEndpoints, "
+            f"their ModelSubscriptions, {scale['workspaces']} Workspaces over {scale['azureSubscriptions']} Azure "
+            f"subscriptions) applied at once: **peak RSS {scale['operatorPeakRssMB']} MB**, "
+            f"{scale['operatorEndRssMB']} MB at the end; {scale['ready']}/{scale['endpoints']} endpoints Ready in "
+            f"{scale['wallSeconds']} s, {scale['armRequests']} ARM requests, {scale['throttled']} 429s, "
+            f"{scale['operatorCpuSeconds']} CPU s.\n"
+        )
+    b = mem.get("breakdown") or {}
+    if "rss" in b:
+        groups = (b.get("tracemalloc") or {}).get("per_workspace_bytes_by_group") or {}
+        top = ", ".join(f"{g} {v} B" for g, v in sorted(groups.items(), key=lambda kv: -kv[1])[:4])
+        objs = b.get("objects") or {}
+        out.append(
+            f"What costs what (`benchmarks.memory`, tracemalloc, the client layer alone): {b['workspaces']} "
+            f"workspace connections cost {b['rss']['per_workspace_kb']} KB of RSS each "
+            f"({(b.get('tracemalloc') or {}).get('per_workspace_bytes', '?')} B traced: {top}); a kopf-like "
+            f"object body {objs.get('rss_per_object_kb', '?')} KB of RSS ({objs.get('traced_bytes_per_object', '?')} B "
+            f"traced); after warm-up {b['rss']['after_warm_up_mb']} MB, peak {b['rss']['peak_mb']} MB.\n"
+        )
+    elif b:
+        out.append(f"`benchmarks.memory` failed: {b.get('error')}\n")
+    return out
 
 
 def write_readme(text: str) -> None:
@@ -559,6 +702,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1200, help="give up on a scenario after this, s")
     p.add_argument("--output", type=Path, default=HERE / "results.json")
     p.add_argument("--latency-samples", type=int, help="apply -> first write samples (20; quick 5)")
+    p.add_argument(
+        "--scale-objects",
+        type=int,
+        help="objects of the whole-operator memory run (10 000; quick 1 000; 0: skip)",
+    )
+    p.add_argument("--scale-subscriptions", type=int, default=20, help="Azure subscriptions they spread over")
     p.add_argument("--report-only", action="store_true", help="redo the plot and README table from --output")
     args = p.parse_args(argv)
     if args.report_only:
@@ -568,6 +717,8 @@ def main(argv: list[str] | None = None) -> int:
     LATENCY_SAMPLES = args.latency_samples or (5 if args.quick else 20)
     scales = args.endpoints or ([24, 96] if args.quick else [100, 1000])
     seq_n = args.sequential or (24 if args.quick else 100)
+    if args.scale_objects is None:
+        args.scale_objects = 1000 if args.quick else 10_000
 
     plans = [Plan("seq-", seq_n)] + [Plan(f"op{n}-", n) for n in scales]
     results: dict[str, Any] = {
@@ -606,6 +757,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"steady state: {objects} objects, drift {drift} s x {args.intervals} ...", flush=True)
         results["steady"] = steady(kube, k, sim, ns, objects, drift, args.intervals)
         print(f"  {results['steady']['readsPerObjectPerInterval']} reads/object/interval", flush=True)
+        args.output.write_text(json.dumps(results, indent=1) + "\n")
+        if args.scale_objects:
+            print(f"whole operator at {args.scale_objects} objects ...", flush=True)
+            results["atScale"] = at_scale(kube, k, args)
+            print(f"  peak RSS {results['atScale']['operatorPeakRssMB']} MB", flush=True)
     results["memory"] = memory(results, args)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     args.output.write_text(json.dumps(results, indent=1) + "\n")

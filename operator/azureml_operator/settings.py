@@ -142,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Mapping[str, str] | None
         "--drift-interval",
         type=float,
         default=default("DRIFT_INTERVAL", "600"),
-        help="seconds between drift checks of each object (jittered by up to 10 %%)",
+        help="seconds at least between drift checks of each object (spread over up to 20 %% more)",
     )
     parser.add_argument(
         "--keys-check-interval",

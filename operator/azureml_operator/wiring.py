@@ -302,8 +302,7 @@ async def run_loop(
                 delay, trigger = verdict.requeue_after, "retry"
             else:
                 schedule.attempt = 0
-                # Spread the objects' checks: ±10 % of the interval.
-                delay, trigger = state.settings.drift_interval * random.uniform(0.9, 1.1), "drift"
+                delay, trigger = drift_delay(state.settings.drift_interval), "drift"
             woken = asyncio.ensure_future(schedule.wake.wait())
             await asyncio.wait({woken, stop}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             if woken.done():
@@ -314,6 +313,13 @@ async def run_loop(
         if work is not None and not work.done():
             work.cancel()
         state.schedules.pop(uid, None)
+
+
+def drift_delay(interval: float) -> float:
+    """The wait before an object's next drift check: spread over up to 20 % more than the interval,
+    never less, so that no object is read twice within one drift interval however the checks bunch
+    up (after a start, every object is read at once)."""
+    return interval * random.uniform(1.0, 1.2)
 
 
 async def fresh(state: OperatorState, adapter: Adapter, body: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -97,31 +97,28 @@ def seeds(plans: list[Plan]) -> list[str]:
     return [f"--workspace={DEFAULT_SUBSCRIPTION}/{RG}/{ws}@eastus2" for p in plans for ws in p.workspaces]
 
 
+def workspace_obj(ws: str, subscription: str = DEFAULT_SUBSCRIPTION) -> dict[str, Any]:
+    return obj("Workspace", ws, {"subscriptionId": subscription, "resourceGroup": RG, "workspaceName": ws})
+
+
+def endpoint_objs(ws: str, model: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(its ModelSubscription, if the model is a partner's; the ServerlessEndpoint) of one model."""
+    name = f"{ws}-{short(model)}"
+    spec: dict[str, Any] = {"modelId": model_id(model), "workspaceRef": {"name": ws}}
+    if model not in PARTNER:
+        return [], obj("ServerlessEndpoint", name, spec)
+    sub = obj("ModelSubscription", f"{name}-sub", {"modelId": model_id(model), "workspaceRef": {"name": ws}})
+    return [sub], obj("ServerlessEndpoint", name, {**spec, "subscriptionRef": {"name": f"{name}-sub"}})
+
+
 def manifests(plan: Plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(Workspaces and ModelSubscriptions, ServerlessEndpoints): everything applied at once."""
-    first: list[dict[str, Any]] = []
+    first: list[dict[str, Any]] = [workspace_obj(ws) for ws in plan.workspaces]
     endpoints: list[dict[str, Any]] = []
-    for ws in plan.workspaces:
-        first.append(
-            obj(
-                "Workspace",
-                ws,
-                {"subscriptionId": DEFAULT_SUBSCRIPTION, "resourceGroup": RG, "workspaceName": ws},
-            )
-        )
     for ws, model in plan.pairs():
-        name = f"{ws}-{short(model)}"
-        spec: dict[str, Any] = {"modelId": model_id(model), "workspaceRef": {"name": ws}}
-        if model in PARTNER:
-            first.append(
-                obj(
-                    "ModelSubscription",
-                    f"{name}-sub",
-                    {"modelId": model_id(model), "workspaceRef": {"name": ws}},
-                )
-            )
-            spec["subscriptionRef"] = {"name": f"{name}-sub"}
-        endpoints.append(obj("ServerlessEndpoint", name, spec))
+        subs, endpoint = endpoint_objs(ws, model)
+        first += subs
+        endpoints.append(endpoint)
     return first, endpoints
 
 
@@ -448,20 +445,10 @@ def scale_plan(objects: int, subscriptions: int) -> list[tuple[str, str]]:
 def scale_manifests(plan: list[tuple[str, str]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for sub, ws in plan:
-        out.append(obj("Workspace", ws, {"subscriptionId": sub, "resourceGroup": RG, "workspaceName": ws}))
+        out.append(workspace_obj(ws, sub))
         for model in SCALE_PARTNER + SCALE_MICROSOFT:
-            name = f"{ws}-{short(model)}"
-            spec: dict[str, Any] = {"modelId": model_id(model), "workspaceRef": {"name": ws}}
-            if model in SCALE_PARTNER:
-                out.append(
-                    obj(
-                        "ModelSubscription",
-                        f"{name}-sub",
-                        {"modelId": model_id(model), "workspaceRef": {"name": ws}},
-                    )
-                )
-                spec["subscriptionRef"] = {"name": f"{name}-sub"}
-            out.append(obj("ServerlessEndpoint", name, spec))
+            subs, endpoint = endpoint_objs(ws, model)
+            out += [*subs, endpoint]
     return out
 
 

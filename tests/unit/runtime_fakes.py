@@ -846,3 +846,23 @@ class Harness:
 
 def event_reasons(verdict: Verdict) -> list[str]:
     return [e.reason for e in verdict.events]
+
+
+class StatusKube:
+    """The two Kubernetes calls the kopf wiring makes itself: status patches (recorded; each
+    answers resourceVersion "9") and reading an object afresh (`stored`, or raised if an error)."""
+
+    def __init__(self, stored: dict[str, Any] | Exception | None = None) -> None:
+        self.stored = stored
+        self.patches: list[dict[str, Any]] = []
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
+    ) -> str:
+        self.patches.append(fields)
+        return "9"
+
+    async def read_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if isinstance(self.stored, Exception):
+            raise self.stored
+        return self.stored

@@ -8,7 +8,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from runtime_fakes import ADAPTERS, not_ready_status, online_deployment
+from runtime_fakes import ADAPTERS, StatusKube, not_ready_status, online_deployment
 
 from azureml_operator import wiring
 from azureml_operator.conditions import Reason
@@ -61,22 +61,11 @@ async def test_on_event_marks_the_write_delivered() -> None:
     assert schedule.caught_up.is_set()
 
 
-class RecordingKube:
-    def __init__(self) -> None:
-        self.patches: list[dict[str, Any]] = []
-
-    async def patch_status(
-        self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
-    ) -> str:
-        self.patches.append(fields)
-        return "9"
-
-
 async def test_the_status_claims_the_generation_the_pass_decided_on_not_a_newer_one() -> None:
     """The spec changed while the pass ran (kopf's body is live): observedGeneration stays the
     generation the pass acted on, so the next pass still sees the change. Otherwise a spec change
     asking to retry a failed provisioning could be used up unseen (found by the fault storm)."""
-    kube = RecordingKube()
+    kube = StatusKube()
     state = wiring.OperatorState(Settings(), pool=object(), kube=kube)  # type: ignore[arg-type]
     failed = not_ready_status("ProvisioningFailed", "change the spec")  # observedGeneration 1
     live = online_deployment("blue", generation=2, status=failed)
@@ -86,26 +75,16 @@ async def test_the_status_claims_the_generation_the_pass_decided_on_not_a_newer_
     assert patch == {"provisioningState": "Failed"}  # observedGeneration still 1
 
 
-class ReadsObjects:
-    def __init__(self, answer: dict[str, Any] | Exception | None) -> None:
-        self.answer = answer
-
-    async def read_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
-
-
 async def test_a_watch_that_never_catches_up_is_replaced_by_a_read_of_the_object() -> None:
     stale = {"metadata": {"uid": "u", "name": "d", "namespace": "n", "resourceVersion": "6"}}
     now = {"metadata": {**stale["metadata"], "resourceVersion": "9"}, "status": {"azureResourceId": "x"}}
     adapter = ADAPTERS["DataAsset"]
-    state = wiring.OperatorState(Settings(), pool=object(), kube=ReadsObjects(now))  # type: ignore[arg-type]
+    state = wiring.OperatorState(Settings(), pool=object(), kube=StatusKube(now))  # type: ignore[arg-type]
     assert await wiring.fresh(state, adapter, stale) == now
     replaced = {"metadata": {**now["metadata"], "uid": "other"}}
-    state.kube = ReadsObjects(replaced)  # type: ignore[assignment]
+    state.kube = StatusKube(replaced)  # type: ignore[assignment]
     assert await wiring.fresh(state, adapter, stale) is stale  # another object now: not this one's pass
-    state.kube = ReadsObjects(RuntimeError("unreachable"))  # type: ignore[assignment]
+    state.kube = StatusKube(RuntimeError("unreachable"))  # type: ignore[assignment]
     assert await wiring.fresh(state, adapter, stale) is stale
 
 

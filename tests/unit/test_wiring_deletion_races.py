@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from runtime_fakes import ADAPTERS, data_asset
+from runtime_fakes import ADAPTERS, StatusKube, data_asset
 
 from azureml_operator import wiring
 from azureml_operator.conditions import Reason
@@ -35,22 +35,7 @@ class Stopped:
         await self.event.wait()
 
 
-class Kube:
-    def __init__(self, stored: dict[str, Any] | None = None) -> None:
-        self.stored = stored
-        self.patches: list[dict[str, Any]] = []
-
-    async def patch_status(
-        self, plural: str, namespace: str, name: str, fields: dict[str, Any], uid: str | None = None
-    ) -> str:
-        self.patches.append(fields)
-        return "9"
-
-    async def read_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.stored
-
-
-def running(body: dict[str, Any], kube: Kube) -> tuple[Any, dict[str, Any]]:
+def running(body: dict[str, Any], kube: StatusKube) -> tuple[Any, dict[str, Any]]:
     state = wiring.OperatorState(Settings(drift_interval=3600), pool=object(), kube=kube)  # type: ignore[arg-type]
     index = build_index([index_keys(body["kind"], body, references(ADAPTER))])
     return SimpleNamespace(state=state), {f"{wiring.INDEX_PREFIX}all": index}
@@ -68,7 +53,7 @@ async def test_no_pass_runs_until_the_finalizer_is_on_the_object(monkeypatch: py
     monkeypatch.setattr(wiring.loop, "reconcile", reconcile)
     monkeypatch.setattr(wiring, "post", lambda body, events: None)
     body, stopped = data_asset("train"), Stopped()
-    memo, indexes = running(body, Kube())
+    memo, indexes = running(body, StatusKube())
     task = asyncio.ensure_future(wiring.run_loop(ADAPTER, body, stopped, memo, **indexes))  # type: ignore[arg-type]
     await asyncio.sleep(0.8)
     assert passes == []  # kopf spawned the loop, but its finalizer patch has not landed
@@ -92,7 +77,7 @@ async def test_a_pass_in_flight_when_the_object_is_deleted_may_finish(
         return Verdict.ready(Reason.SUCCEEDED, "registered")
 
     monkeypatch.setattr(wiring.loop, "reconcile", reconcile)
-    body, stopped, kube = data_asset("train"), Stopped(), Kube()
+    body, stopped, kube = data_asset("train"), Stopped(), StatusKube()
     body["metadata"]["finalizers"] = [wiring.FINALIZER]
     memo, indexes = running(body, kube)
     task = asyncio.ensure_future(wiring.run_loop(ADAPTER, body, stopped, memo, **indexes))  # type: ignore[arg-type]
@@ -123,7 +108,7 @@ async def test_a_pass_that_does_not_finish_in_the_grace_period_is_cancelled(
     monkeypatch.setattr(wiring, "PASS_GRACE_SECONDS", 0.2)
     body, stopped = data_asset("train"), Stopped()
     body["metadata"]["finalizers"] = [wiring.FINALIZER]
-    memo, indexes = running(body, Kube())
+    memo, indexes = running(body, StatusKube())
     task = asyncio.ensure_future(wiring.run_loop(ADAPTER, body, stopped, memo, **indexes))  # type: ignore[arg-type]
     await asyncio.sleep(0.1)
     stopped.event.set()
@@ -143,6 +128,6 @@ async def test_the_finalizer_decides_on_the_object_as_stored_not_on_the_deletion
     monkeypatch.setattr(wiring.loop, "finalize", finalize)
     event = data_asset("train", deleting=True)  # from before the pass recorded its creation
     stored = data_asset("train", deleting=True, status={"azureResourceId": "/subscriptions/s/x"})
-    memo, indexes = running(event, Kube(stored))
+    memo, indexes = running(event, StatusKube(stored))
     await wiring.finalize(ADAPTER, event, 0, memo, **indexes)  # type: ignore[arg-type]
     assert seen == ["/subscriptions/s/x"]  # without it: "nothing in Azure to delete", an orphan

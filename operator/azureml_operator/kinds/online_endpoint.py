@@ -317,16 +317,12 @@ class OnlineEndpointAdapter(Adapter):
         secret = keys_secret_name(o.obj, o.spec)
         data = {"scoringUri": o.observed.scoring_uri or ""}
         auth = o.spec.auth_mode
-        rotated = await rotation.rotate(
+        rotated = await rotation.rotate_for(
             ctx,
             api,
-            o.obj,
-            o.name,
+            o,
             secret,
-            o.spec.key_rotation,
-            attempt=o.attempt,
             refusal=None if auth is AuthMode.KEY else f"authMode is {auth.value}: {KEYLESS}",
-            fresh=not o.was_ready_as_declared,  # just created, recreated or changed: new keys, maybe
         )
         verdict = rotation.into(verdict, rotated, ctx.settings.drift_interval)
         if rotated.keys is not None:

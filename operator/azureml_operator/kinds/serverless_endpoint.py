@@ -294,16 +294,7 @@ class ServerlessEndpointAdapter(Adapter):
         """Copy the URI and keys into the keys Secret, after the key rotation's step if one is due;
         Ready only once they are there."""
         secret = keys_secret_name(o.obj, o.spec)
-        rotated = await rotation.rotate(
-            ctx,
-            api,
-            o.obj,
-            o.name,
-            secret,
-            o.spec.key_rotation,
-            attempt=o.attempt,
-            fresh=not o.was_ready_as_declared,  # just created, recreated or changed: new keys, maybe
-        )
+        rotated = await rotation.rotate_for(ctx, api, o, secret)
         keys = rotated.keys
         assert keys is not None  # a Key endpoint's keys are always read
         data = {

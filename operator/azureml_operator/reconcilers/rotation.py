@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azureml_operator.api.key_rotation import (
     DEFAULT_GRACE,
@@ -38,6 +38,9 @@ from azureml_operator.errors import AzureFailure, Throttled
 from azureml_operator.reconcilers.common import POLL_OPERATION, RETRY_UNAVAILABLE, Event, Finality, Verdict
 from azureml_operator.reconcilers.context import Context, SecretNotText
 from azureml_operator.reconcilers.objects import Obj
+
+if TYPE_CHECKING:
+    from azureml_operator.reconcilers.adapters import Observation
 
 # A regeneration Azure has not carried out by then is asked for again (a lost operation, a failed
 # one, a Secret deleted meanwhile): regenerating a key nobody has switched to yet is harmless.
@@ -356,6 +359,25 @@ async def rotate(
         out.fields["keysCheckedAt"] = _rfc3339(time.time())
     out.keys = keys
     return out
+
+
+async def rotate_for(
+    ctx: Context, api: KeyApi | None, o: Observation, secret: str, *, refusal: str | None = None
+) -> Rotated:
+    """`rotate` for an endpoint kind's `publish`: the pass's object, Azure name, rotation settings
+    and back-off, with the keys read afresh when the endpoint was just created, recreated or
+    changed (its keys may be new)."""
+    return await rotate(
+        ctx,
+        api,
+        o.obj,
+        o.name,
+        secret,
+        o.spec.key_rotation,
+        attempt=o.attempt,
+        refusal=refusal,
+        fresh=not o.was_ready_as_declared,
+    )
 
 
 def held_keys(secret: Mapping[str, str] | None) -> EndpointKeys | None:

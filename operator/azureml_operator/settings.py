@@ -246,10 +246,12 @@ def from_arguments(args: argparse.Namespace) -> Settings:
     for flag, port in (("--metrics-port", args.metrics_port), ("--health-port", args.health_port)):
         if not 0 <= port <= 65535:
             raise SettingsError(f"{flag} {port} is not a port number")
-    if not (math.isfinite(args.keys_check_interval) and args.keys_check_interval > 0):
-        raise SettingsError("--keys-check-interval must be positive (seconds)")
-    if not (math.isfinite(args.drift_interval) and args.drift_interval > 0):
-        raise SettingsError("--drift-interval must be positive (seconds)")
+    for flag, seconds in (
+        ("--keys-check-interval", args.keys_check_interval),
+        ("--drift-interval", args.drift_interval),
+    ):
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise SettingsError(f"{flag} must be positive (seconds)")
     if args.azure_concurrency < 1:
         raise SettingsError("--azure-concurrency must be at least 1")
     timings = Timings(args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)

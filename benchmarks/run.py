@@ -169,11 +169,15 @@ def proc_usage(pid: int) -> tuple[float, float]:
     """(CPU seconds, user + system; peak RSS in MB) of a live process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    peak = 0.0
+    return cpu, memory_mb(pid, "VmHWM")
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """A memory field of /proc/<pid>/status (VmRSS, VmHWM), in MB; 0 if absent."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    return cpu, peak
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 @contextmanager
@@ -467,7 +471,7 @@ def at_scale(kube: KubeProcess, k: Kube, args: argparse.Namespace) -> dict[str, 
             pid = op.proc.pid
             t0 = time.monotonic()
             # RSS only: listing thousands of objects often would load the machine the operator runs on.
-            sampler = Sampler(lambda: (0, round(current_rss(pid))), period=2.0)
+            sampler = Sampler(lambda: (0, round(memory_mb(pid, "VmRSS"))), period=2.0)
             sampler.start(t0)
             k.apply(ns, docs)
             applied = time.monotonic() - t0
@@ -477,7 +481,7 @@ def at_scale(kube: KubeProcess, k: Kube, args: argparse.Namespace) -> dict[str, 
             wall = time.monotonic() - t0
             ready = k.ready_count(ns)
             cpu, peak = proc_usage(pid)
-            end_rss = current_rss(pid)
+            end_rss = memory_mb(pid, "VmRSS")
             sampler.stop()
             rss = [(t, m) for t, _, m in sampler.series]
             s = stats(sim)
@@ -496,13 +500,6 @@ def at_scale(kube: KubeProcess, k: Kube, args: argparse.Namespace) -> dict[str, 
         "operatorEndRssMB": round(end_rss, 1),
         "rssSeries": rss,
     }
-
-
-def current_rss(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def breakdown(args: argparse.Namespace) -> dict[str, Any]:

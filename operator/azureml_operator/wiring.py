@@ -32,6 +32,7 @@ from azureml_operator.reconcilers.common import (
     ADOPT_ANNOTATION,
     POLICY_ANNOTATION,
     RETRY_UNAVAILABLE,
+    Backoff,
     Event,
     Verdict,
 )
@@ -53,6 +54,9 @@ CATCH_UP_SECONDS = 10.0
 # gets most of it to finish: one cut off mid-request may leave a write in Azure nobody recorded.
 STOP_SECONDS = 5.0
 PASS_GRACE_SECONDS = STOP_SECONDS - 1.0
+# How often a loop held back (its object not in the index yet, or without our finalizer) looks again
+# when no event of the object comes.
+HELD_WAIT = Backoff(base=0.5, cap=8.0)
 log = logging.getLogger(__name__)
 
 
@@ -98,10 +102,16 @@ class Schedule:
         self.saw(body)
         if self.written is None or self.caught_up.is_set():
             return True
-        seen = asyncio.ensure_future(self.caught_up.wait())
-        await asyncio.wait({seen, stop}, timeout=CATCH_UP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-        seen.cancel()
-        return self.caught_up.is_set()
+        return await woken(self.caught_up, stop, CATCH_UP_SECONDS)
+
+
+async def woken(event: asyncio.Event, stop: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait for the event, the stop, or `seconds`; whether the event is set."""
+    if not event.is_set():
+        waiter = asyncio.ensure_future(event.wait())
+        await asyncio.wait({waiter, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+    return event.is_set()
 
 
 @dataclass
@@ -191,19 +201,21 @@ async def write_status(
     generation: int | None = None,
 ) -> str | None:
     """Write what changed of the status (for this uid only) and post the Events it calls for; the
-    resourceVersion written, if anything was. `generation` is the one the pass decided on: kopf's
-    body is live and may hold a newer spec, which the pass has not seen and must not claim."""
+    resourceVersion written, if anything was (by this write or by the pass itself). `generation`
+    is the one the pass decided on: kopf's body is live and may hold a newer spec, which the pass
+    has not seen and must not claim."""
     assert state.kube is not None
     obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
     observed = obj.generation if generation is None else generation
-    patch, events = next_status(body.get("status"), verdict, observed, model=adapter.info.status_model)
-    version = None
+    stored = verdict.written.status if verdict.written else body.get("status")
+    patch, events = next_status(dict(stored or {}), verdict, observed, model=adapter.info.status_model)
+    version = verdict.written.version if verdict.written else None
     if patch:
         try:
             version = await state.kube.patch_status(obj.plural, obj.namespace, obj.name, patch, obj.uid)
         except Exception as err:  # gone or replaced meanwhile: the next pass, if any, tells
             log.info("status not written: %s", err, extra=ref_of(obj))
-            return None
+            return verdict.written.version if verdict.written else None
     post(body, events)
     return version
 
@@ -245,6 +257,7 @@ async def run_loop(
     uid = str(body.get("metadata", {}).get("uid", ""))
     schedule = state.schedules.setdefault(uid, Schedule())
     trigger = "start"
+    held = 0  # passes in a row held back: no index entry, or no finalizer yet
     stop = asyncio.ensure_future(stopped.wait())
     work: asyncio.Future[Verdict] | None = None
     try:
@@ -258,11 +271,13 @@ async def run_loop(
                 # events on its own, so a deletion may be indexed after the next creation), or no
                 # entry yet; or the finalizer has not landed. Never act for the wrong object or an
                 # unguarded one, and never give up on this one: wait for the watch (kopf stops this
-                # loop if it is this object that is gone).
-                arrived = asyncio.ensure_future(schedule.arrived.wait())
-                await asyncio.wait({arrived, stop}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-                arrived.cancel()
+                # loop if it is this object that is gone). The object's next event ends the wait;
+                # the time-out, growing, is for the older object's deletion, which is not one. A
+                # fixed short one had thousands of loops spinning while kopf's queue was long.
+                await woken(schedule.arrived, stop, HELD_WAIT.delay(held))
+                held += 1
                 continue
+            held = 0
             current: Mapping[str, Any] = body
             if not await schedule.catch_up(body, stop):
                 current = await fresh(state, adapter, body)
@@ -303,11 +318,8 @@ async def run_loop(
             else:
                 schedule.attempt = 0
                 delay, trigger = drift_delay(state.settings.drift_interval), "drift"
-            woken = asyncio.ensure_future(schedule.wake.wait())
-            await asyncio.wait({woken, stop}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            if woken.done():
+            if await woken(schedule.wake, stop, delay):
                 trigger = "change"
-            woken.cancel()
     finally:
         stop.cancel()
         if work is not None and not work.done():
@@ -485,15 +497,30 @@ def kube_api_client() -> Any:
     return client.ApiClient()
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf's diff-base, for handlers of creations and updates; there are none here (each object's
+    loop compares what it acts on itself), so none is stored. kopf's own would be a patch and a
+    watch event per object for nothing, and two deep copies of the body on every event. With the
+    same empty essence before and after, kopf sees no change: a deletion is still told by its
+    deletionTimestamp."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return cast(kopf.BodyEssence, {})
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
 def configure(kopf_settings: kopf.OperatorSettings) -> None:
     kopf_settings.persistence.finalizer = FINALIZER
-    # Status stays ours and structural: kopf keeps its progress and diff-base in annotations, under
-    # a prefix of its own (kopf ignores annotation changes under its own prefix, so it must not be
+    # Status stays ours and structural: kopf keeps its progress in annotations, under a prefix of
+    # its own (kopf ignores annotation changes under its own prefix, so it must not be
     # `azureml.dev`: editing azureml.dev/reconcile-policy has to wake the object's loop).
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
-    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
-    )
+    kopf_settings.persistence.diffbase_storage = NoDiffBase()
     kopf_settings.posting.level = logging.INFO
     # Azure's load balancers drop idle connections after ~4 minutes: keep every watch shorter than
     # that, and let kopf's inactivity timeout (bookmarks arrive every minute) catch a silent drop.

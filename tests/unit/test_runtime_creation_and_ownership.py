@@ -42,12 +42,15 @@ async def test_the_expected_id_is_recorded_for_this_uid_before_azure_is_asked_to
     verdict = await h.reconcile(ep)
 
     writes = [c for c in h.journal if c.method in ("patch_status", "begin_put")]
-    assert writes == [
-        Call(
-            "kube",
-            "patch_status",
-            ("serverlessendpoints", NAMESPACE, "llama", {"azureResourceId": ENDPOINT_ID}, uid_of(ep)),
-        ),
+    assert [c.method for c in writes] == ["patch_status", "begin_put"]
+    (record,) = h.kube.patches
+    assert (record.fields["azureResourceId"], record.uid) == (ENDPOINT_ID, uid_of(ep))
+    # The same write reports the creation: the pass's own status write then has nothing to add.
+    assert [(c["reason"], c["message"]) for c in record.fields["conditions"]] == [
+        ("Creating", verdict.message)
+    ]
+    assert verdict.written is not None and verdict.written.status == record.fields
+    assert writes[1:] == [
         Call(
             "serverlessEndpoints",
             "begin_put",
@@ -83,8 +86,8 @@ async def test_a_subscription_is_recorded_before_it_is_created() -> None:
         ("marketplaceSubscriptions", "begin_create"),
     ]
     (patch,) = h.kube.patches
-    assert patch.fields == {"azureResourceId": SUBSCRIPTION_ID}
-    assert patch.uid == uid_of(sub)
+    assert (patch.fields["azureResourceId"], patch.uid) == (SUBSCRIPTION_ID, uid_of(sub))
+    assert patch.fields["conditions"][0]["reason"] == "Creating"
     assert h.subscriptions.calls[-1] == Call("marketplaceSubscriptions", "begin_create", ("llama-sub", LLAMA))
     assert verdict.reason is Reason.CREATING
 
@@ -95,7 +98,10 @@ async def test_a_terminal_create_failure_takes_the_record_back_and_reports_its_r
     ep = endpoint("llama")
     verdict = await h.reconcile(ep)
 
-    assert [p.fields for p in h.kube.patches] == [{"azureResourceId": ENDPOINT_ID}, {"azureResourceId": None}]
+    record, back = h.kube.patches
+    assert record.fields["azureResourceId"] == ENDPOINT_ID
+    # Taken back to the status before the pass (none): the failure is reported over that.
+    assert back.fields == {k: None for k in record.fields}
     assert all(p.uid == uid_of(ep) for p in h.kube.patches)
     order = [c.method for c in h.journal if c.method in ("patch_status", "begin_put")]
     assert order == ["patch_status", "begin_put", "patch_status"]

@@ -45,7 +45,8 @@ async def test_nothing_happens_in_azure_before_its_endpoint_exists_there() -> No
     h = Harness()
     h.add(endpoint(status=not_ready_status("Creating", "creating")))
     verdict = await h.reconcile(online_deployment("blue"))
-    assert verdict.reason is Reason.WAITING_FOR_ENDPOINT and "provisioningState none yet" in verdict.message
+    assert verdict.reason is Reason.WAITING_FOR_ENDPOINT
+    assert verdict.message == "waiting for OnlineEndpoint chat to exist in Azure"
     assert h.azure_calls() == []
     missing = await Harness().reconcile(online_deployment("blue"))
     assert missing.reason is Reason.WAITING_FOR_ENDPOINT and "does not exist" in missing.message

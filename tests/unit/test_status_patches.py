@@ -8,7 +8,7 @@ import pytest
 
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.common import Event, ExtraCondition, Finality, Verdict
-from azureml_operator.reconcilers.status import next_status
+from azureml_operator.reconcilers.status import merged, next_status, undo
 
 T0 = "2026-01-01T00:00:00Z"
 T1 = "2026-01-01T00:05:00Z"
@@ -278,3 +278,11 @@ def test_a_failure_retried_by_itself_keeps_the_observed_generation() -> None:
     assert patch["conditions"][0]["observedGeneration"] == 1
     acted, _ = next_status(apply(old, patch), Verdict.ready(Reason.SUCCEEDED, "ok"), generation=2, now=T2)
     assert acted["observedGeneration"] == 2
+
+
+def test_a_merge_patch_applies_and_is_taken_back_exactly() -> None:
+    before = {"traffic": {"blue": 100}, "observedGeneration": 1}
+    patch = {"traffic": {"blue": None, "green": 100}, "azureResourceId": "/x", "observedGeneration": 2}
+    after = merged(before, patch)
+    assert after == {"traffic": {"green": 100}, "azureResourceId": "/x", "observedGeneration": 2}
+    assert merged(after, undo(before, after, patch)) == before

@@ -12,7 +12,8 @@ from runtime_fakes import ADAPTERS, StatusKube, not_ready_status, online_deploym
 
 from azureml_operator import wiring
 from azureml_operator.conditions import Reason
-from azureml_operator.reconcilers.common import Verdict
+from azureml_operator.reconcilers.common import Verdict, Written
+from azureml_operator.reconcilers.status import next_status
 from azureml_operator.settings import Settings
 
 
@@ -96,3 +97,19 @@ async def test_catch_up_says_whether_the_write_was_delivered() -> None:
     assert await schedule.catch_up(body("6"), stop) is False
     schedule.saw(body("7"))
     assert await schedule.catch_up(body("7"), stop) is True
+
+
+async def test_a_status_the_pass_wrote_itself_is_what_its_last_write_differs_from() -> None:
+    """A creation's record already reported Creating: the pass's end writes nothing more, and the
+    next pass waits for the watch to deliver that record (it holds the ARM id)."""
+    kube = StatusKube()
+    state = wiring.OperatorState(Settings(), pool=object(), kube=kube)  # type: ignore[arg-type]
+    live = online_deployment("blue", generation=1)  # the body from before the record
+    verdict = Verdict.not_ready(Reason.CREATING, "creating", requeue_after=2.0, azureResourceId="/x")
+    record, _ = next_status({}, verdict, 1, model=ADAPTERS["OnlineDeployment"].info.status_model)
+    verdict.written = Written(record, "8")
+    assert await wiring.write_status(state, ADAPTERS["OnlineDeployment"], live, verdict, 1) == "8"
+    assert kube.patches == []
+    verdict.fields["provisioningState"] = "Creating"  # Azure's answer added to it
+    assert await wiring.write_status(state, ADAPTERS["OnlineDeployment"], live, verdict, 1) == "9"
+    assert kube.patches == [{"provisioningState": "Creating"}]

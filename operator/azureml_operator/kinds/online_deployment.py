@@ -224,7 +224,12 @@ class OnlineDeploymentAdapter(Adapter):
     # Nothing in Azure before the endpoint exists there: the deployment's path and workspace are its.
     dependencies = (
         Dependency(
-            "OnlineEndpoint", ENDPOINT_REF, gate=Gate.ALL, waiting=Reason.WAITING_FOR_ENDPOINT, follows=True
+            "OnlineEndpoint",
+            ENDPOINT_REF,
+            gate=Gate.ALL,
+            waiting=Reason.WAITING_FOR_ENDPOINT,
+            follows=True,
+            until="to exist in Azure",
         ),
     )
 
@@ -240,11 +245,10 @@ class OnlineDeploymentAdapter(Adapter):
         endpoint = refs.get(ENDPOINT_REF)
         return ref_name(endpoint.spec, "workspaceRef") if endpoint is not None else None
 
-    def dependency_ready(self, dependency: Dependency, entry: Indexed) -> tuple[bool, str]:
+    def dependency_ready(self, dependency: Dependency, entry: Indexed) -> bool:
         # Its endpoint exists in Azure: one whose traffic waits for this very deployment is not Ready.
         state = str(entry.status.get("provisioningState") or "")
-        exists = bool(entry.status.get("azureResourceId")) and state.lower() == "succeeded"
-        return exists, f"provisioningState {state or 'none yet'}"
+        return bool(entry.status.get("azureResourceId")) and state.lower() == "succeeded"
 
     def desired(self, obj: Obj, spec: OnlineDeploymentSpec, refs: Refs) -> DesiredOnlineDeployment:
         return desired(spec, namespace=obj.namespace, name=obj.name, uid=obj.uid)

@@ -55,6 +55,8 @@ class Dependency:
     # its endpoint's traffic): the named object's Ready or reason changing then runs this one's pass
     # even when it is Ready.
     follows: bool = False
+    # What the gate waits for, as the waiting message says it (`Adapter.dependency_ready` decides).
+    until: str = "to be Ready"
 
 
 @dataclass(frozen=True)
@@ -216,12 +218,11 @@ class Adapter:
         """How messages name the Azure resource, e.g. `serverless endpoint phi`."""
         return f"{self.info.kind} {name}"
 
-    def dependency_ready(self, dependency: Dependency, entry: Indexed) -> tuple[bool, str]:
-        """Whether the object a gate waits for is far enough along, and what it is doing now. The
-        default: Ready. (A deployment only needs its endpoint to exist in Azure: an endpoint whose
-        traffic waits for that very deployment is not Ready.)"""
-        detail = f": {entry.message}" if entry.message else ""
-        return entry.ready, f"{entry.reason or 'not reconciled'}{detail}"
+    def dependency_ready(self, dependency: Dependency, entry: Indexed) -> bool:
+        """Whether the object a gate waits for is far enough along. The default: Ready. (A
+        deployment only needs its endpoint to exist in Azure: an endpoint whose traffic waits for
+        that very deployment is not Ready.)"""
+        return entry.ready
 
     def deletion_hold(self, obj: Obj, spec: Any, refs: Refs, attempt: int) -> Verdict | None:
         """What the related objects say about deleting this one, before Azure is asked: a verdict

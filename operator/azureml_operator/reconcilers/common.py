@@ -152,6 +152,16 @@ class Event:
     )
 
 
+@dataclass(frozen=True)
+class Written:
+    """The status as a pass left it in the API server before it ended (the record written before a
+    creation): the pass's own status write is what differs from it, and the loop waits for the
+    watch to deliver it."""
+
+    status: Mapping[str, Any]
+    version: str | None
+
+
 class Finality(Enum):
     FINAL = "final"  # nothing to wait for: the next look is the drift check
     REQUEUE = "requeue"  # look again after `requeue_after`
@@ -191,6 +201,7 @@ class Verdict:
     # status keeps its observedGeneration. A spec change is how a person asks for a failed
     # provisioning to be retried; a 503 on the way must not use that request up.
     observed: bool = True
+    written: Written | None = None
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.finality is Finality.FINAL:

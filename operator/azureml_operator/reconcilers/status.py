@@ -6,6 +6,7 @@ Status model, so a misspelt or mistyped field fails loudly instead of being prun
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +29,24 @@ def _merge_value(old: Any, new: Any) -> Any:
         **{k: None for k in old if k not in new},
         **{k: _merge_value(old.get(k), v) for k, v in new.items()},
     }
+
+
+def merged(old: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """`old` with the JSON merge patch applied, as the API server stores it."""
+    out = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def undo(before: Mapping[str, Any], after: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that takes what `patch` turned `before` into (`after`) back to `before`."""
+    return {k: _merge_value(after.get(k), before.get(k)) for k in patch}
 
 
 def next_status(

@@ -1,11 +1,10 @@
 """The only module that imports kopf: operator settings, the index every object is filed in, and
-for every kind one reconcile loop per object (a kopf daemon), one finalizer, and one watch-event
-handler that wakes the loop when the object changes.
+for every kind one watch-event handler that schedules the object's passes and one finalizer.
 
-One object, one schedule: its loop runs a pass, then sleeps until the pass's verdict says (a poll,
-a back-off, or the drift interval), or until the object changes. Retries and the drift check are the
-same schedule, so an outage never doubles the read rate. Passes for one object never overlap;
-different objects never wait for each other.
+One object, one schedule: a pass runs, and its verdict says when the next is due (a poll, a
+back-off, or the drift interval), unless the object changes first. Retries and the drift check are
+the same schedule, so an outage never doubles the read rate. The `Scheduler` runs them: passes for
+one object never overlap; different objects never wait for each other.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import next_status
 from azureml_operator.runtime import loop
 from azureml_operator.runtime.registry import ADAPTERS, references
+from azureml_operator.runtime.scheduler import Next, Scheduler
 from azureml_operator.settings import Settings
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -50,68 +50,76 @@ INDEX_PREFIX = "objects_"
 # How long a pass waits for the watch to deliver the loop's own last status write. Past it the pass
 # reads the object from the API server instead (a relisted watch may never deliver that version).
 CATCH_UP_SECONDS = 10.0
-# kopf cancels a daemon this long after asking it to stop (deletion, shutdown). A pass in flight
-# gets most of it to finish: one cut off mid-request may leave a write in Azure nobody recorded.
-STOP_SECONDS = 5.0
-PASS_GRACE_SECONDS = STOP_SECONDS - 1.0
-# How often a loop held back (its object not in the index yet, or without our finalizer) looks again
-# when no event of the object comes.
+# How long a pass in flight at shutdown has to end: one cut off mid-request may leave a write in
+# Azure nobody recorded.
+PASS_GRACE_SECONDS = 4.0
+# How often a pass held back (its object not in the index yet, or without our finalizer) looks again
+# when no event of the object comes, and after how many such looks it asks the API server whether
+# the object is still there.
 HELD_WAIT = Backoff(base=0.5, cap=8.0)
+HELD_BEFORE_READ = 8
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Schedule:
-    """One object's loop: when it runs next, how many passes in a row asked to look again, and the
-    last change of the object it acted on."""
+    """One object between its passes: the object as the watch last delivered it, how many passes in
+    a row asked to look again, and the last change of the object a pass acted on."""
 
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    kind: str
+    body: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 0
     seen: tuple[Any, ...] = ()
     # The reason of the last pass's verdict: the back-off grows while it stays the same.
     reason: str | None = None
     # Was the object Ready before (when this operator first saw it, or since)? Its first Ready is timed.
     ready_before: bool | None = None
-    # The resourceVersion of the loop's last status write, and the versions the watch delivered
-    # lately. kopf's body is as new as the last watch event: a pass that ran on a body from before
-    # the previous pass's write would miss what that pass recorded (the ARM id recorded before a
+    held: int = 0  # passes in a row held back: no index entry, or no finalizer yet
+    # The resourceVersion of the last status write, and the versions the watch delivered lately.
+    # The body is as new as the last watch event: a pass that ran on a body from before the
+    # previous pass's write would miss what that pass recorded (the ARM id recorded before a
     # creation, which makes the resource found next ours) and diff its status against old values.
     written: str | None = None
-    delivered: deque[str] = field(default_factory=lambda: deque(maxlen=32))
-    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # any event of the object
+    delivered: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+    caught_up: bool = True
+    waiter: asyncio.Future[None] | None = None  # a pass waiting for the watch to catch up
 
     def saw(self, body: Mapping[str, Any]) -> None:
-        self.arrived.set()
         version = (body.get("metadata") or {}).get("resourceVersion")
         if version:
             self.delivered.append(version)
             if version == self.written:
-                self.caught_up.set()
+                self.caught_up = True
+                if self.waiter is not None and not self.waiter.done():
+                    self.waiter.set_result(None)
 
     def wrote(self, version: str | None) -> None:
         self.written = version
-        self.caught_up.clear()
-        if version is None or version in self.delivered:
-            self.caught_up.set()
+        self.caught_up = version is None or version in self.delivered
 
-    async def catch_up(self, body: Mapping[str, Any], stop: asyncio.Future[Any]) -> bool:
-        """Wait until the body is at least as new as the loop's own last write; False if the watch
-        has not delivered it in CATCH_UP_SECONDS (a slow or relisted watch may never deliver that
-        very version)."""
-        self.saw(body)
-        if self.written is None or self.caught_up.is_set():
+    async def catch_up(self) -> bool:
+        """Wait until the watch has delivered the last status write; False if it has not in
+        CATCH_UP_SECONDS (a slow or relisted watch may never deliver that very version)."""
+        if self.caught_up:
             return True
-        return await woken(self.caught_up, stop, CATCH_UP_SECONDS)
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait({self.waiter}, timeout=CATCH_UP_SECONDS)
+        finally:
+            self.waiter = None
+        return self.caught_up
 
 
-async def woken(event: asyncio.Event, stop: asyncio.Future[Any], seconds: float) -> bool:
-    """Wait for the event, the stop, or `seconds`; whether the event is set."""
-    if not event.is_set():
-        waiter = asyncio.ensure_future(event.wait())
-        await asyncio.wait({waiter, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-    return event.is_set()
+def compact(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pass needs of the object: not managedFields, often the largest part of a body."""
+    meta = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {k: v for k, v in meta.items() if k != "managedFields"},
+        "spec": body.get("spec") or {},
+        "status": body.get("status") or {},
+    }
 
 
 @dataclass
@@ -121,16 +129,24 @@ class OperatorState:
     settings: Settings
     pool: ClientPool | None = None
     kube: KubeApi | None = None
+    scheduler: Scheduler | None = None
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     # The Ready status and reason last seen of each object, to tell when it moves on.
     readiness: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # kopf's indexes (live views), as its handlers receive them: a pass runs outside any handler.
+    indexes: list[Any] = field(default_factory=list)
 
-    def context(self, handler_kwargs: Mapping[str, Any]) -> Context:
+    def context(self, handler_kwargs: Mapping[str, Any] | None = None) -> Context:
         assert self.pool is not None and self.kube is not None, "startup has not run"
-        # kopf hands every handler each index as a keyword argument named by the index's id.
-        indexes = [v for k, v in handler_kwargs.items() if k.startswith(INDEX_PREFIX)]
-        return Context(self.settings, self.pool, self.kube, MappingLookups(indexes))
+        if handler_kwargs is not None and not self.indexes:
+            # kopf hands every handler each index as a keyword argument named by the index's id.
+            self.indexes = [v for k, v in handler_kwargs.items() if k.startswith(INDEX_PREFIX)]
+        return Context(self.settings, self.pool, self.kube, MappingLookups(self.indexes))
+
+    @property
+    def stopping(self) -> bool:
+        return self.scheduler is not None and self.scheduler.stopping
 
 
 def relevant(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -250,81 +266,79 @@ def guarded(body: Mapping[str, Any]) -> bool:
     return FINALIZER in ((body.get("metadata") or {}).get("finalizers") or ())
 
 
-async def run_loop(
-    adapter: Adapter, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **kwargs: Any
-) -> None:
-    state: OperatorState = memo.state
-    uid = str(body.get("metadata", {}).get("uid", ""))
-    schedule = state.schedules.setdefault(uid, Schedule())
-    trigger = "start"
-    held = 0  # passes in a row held back: no index entry, or no finalizer yet
-    stop = asyncio.ensure_future(stopped.wait())
-    work: asyncio.Future[Verdict] | None = None
+def deleting(body: Mapping[str, Any]) -> bool:
+    return bool((body.get("metadata") or {}).get("deletionTimestamp"))
+
+
+async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
+    """One pass of one object, and when the next one is due."""
+    schedule = state.schedules.get(uid)
+    if schedule is None or deleting(schedule.body) or state.stopping:
+        return None  # gone, or its deletion speaks for it now
+    adapter = ADAPTERS[schedule.kind]
+    body, context = schedule.body, state.context()
+    if not is_current(context, adapter, body) or not guarded(body):
+        # The index still shows an older object of this name (kopf handles each object's events on
+        # its own, so a deletion may be indexed after the next creation), or no entry yet; or the
+        # finalizer has not landed. Never act for the wrong object or an unguarded one. The
+        # object's next event runs the pass again; the time-out, growing, is for the older
+        # object's deletion, which is not one of its events.
+        schedule.held += 1
+        if schedule.held > HELD_BEFORE_READ and await vanished(state, adapter, body):
+            forget(state, uid)  # deleted while the watch was away: no event will say so
+            return None
+        return HELD_WAIT.delay(schedule.held - 1), trigger
+    schedule.held = 0
+    current: Mapping[str, Any] = body
+    if not await schedule.catch_up():
+        current = await fresh(state, adapter, body)
+    if deleting(current) or state.stopping:
+        return None
+    schedule.seen = relevant(current)
+    if schedule.ready_before is None:
+        stored = conditions.get((current.get("status") or {}).get("conditions")) or {}
+        schedule.ready_before = stored.get("status") == "True"
+    obj = Obj.from_body(adapter.info.kind, adapter.info.plural, current)
+    started = time.monotonic()
+    async with state.locks.setdefault(uid, asyncio.Lock()):
+        try:
+            verdict = await loop.reconcile(adapter, obj, context, schedule.attempt)
+        except KubeForbidden as err:
+            verdict = forbidden(err, obj, schedule.attempt)
+        except Exception as err:  # a bug must show on the object, not only in a log
+            verdict = unexpected(err, obj, "reconcile", schedule.attempt)
+        if state.schedules.get(uid) is not schedule or deleting(schedule.body) or state.stopping:
+            return None  # deleted or shutting down meanwhile: the finalizer speaks for it now
+        if (written := await write_status(state, adapter, current, verdict, obj.generation)) is not None:
+            schedule.wrote(written)
+    count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
+    if verdict.progressed or verdict.reason != schedule.reason:
+        schedule.attempt = 0  # a new state: its own back-off starts from the beginning
+    schedule.reason = verdict.reason
+    if verdict.requeue_after is not None:
+        schedule.attempt += 1
+        return verdict.requeue_after, "retry"
+    schedule.attempt = 0
+    return drift_delay(state.settings.drift_interval), "drift"
+
+
+async def vanished(state: OperatorState, adapter: Adapter, body: Mapping[str, Any]) -> bool:
+    """Is the object gone from the API server (or replaced by another of its name)?"""
+    assert state.kube is not None
+    meta = body.get("metadata") or {}
     try:
-        while not stopped:
-            context = state.context(kwargs)
-            if body.get("metadata", {}).get("deletionTimestamp"):
-                return
-            schedule.arrived.clear()
-            if not is_current(context, adapter, body) or not guarded(body):
-                # The index still shows an older object of this name (kopf handles each object's
-                # events on its own, so a deletion may be indexed after the next creation), or no
-                # entry yet; or the finalizer has not landed. Never act for the wrong object or an
-                # unguarded one, and never give up on this one: wait for the watch (kopf stops this
-                # loop if it is this object that is gone). The object's next event ends the wait;
-                # the time-out, growing, is for the older object's deletion, which is not one. A
-                # fixed short one had thousands of loops spinning while kopf's queue was long.
-                await woken(schedule.arrived, stop, HELD_WAIT.delay(held))
-                held += 1
-                continue
-            held = 0
-            current: Mapping[str, Any] = body
-            if not await schedule.catch_up(body, stop):
-                current = await fresh(state, adapter, body)
-            if stopped or (current.get("metadata") or {}).get("deletionTimestamp"):
-                return
-            schedule.wake.clear()
-            schedule.seen = relevant(current)
-            if schedule.ready_before is None:
-                stored = conditions.get((current.get("status") or {}).get("conditions")) or {}
-                schedule.ready_before = stored.get("status") == "True"
-            obj = Obj.from_body(adapter.info.kind, adapter.info.plural, current)
-            started = time.monotonic()
-            async with state.locks.setdefault(uid, asyncio.Lock()):
-                work = asyncio.ensure_future(loop.reconcile(adapter, obj, context, schedule.attempt))
-                await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not work.done():  # deleted or shutting down: let the pass end, write nothing
-                    await asyncio.wait({work}, timeout=PASS_GRACE_SECONDS)
-                    return
-                try:
-                    verdict = work.result()
-                except KubeForbidden as err:
-                    verdict = forbidden(err, obj, schedule.attempt)
-                except Exception as err:  # a bug must show on the object, not only in a log
-                    verdict = unexpected(err, obj, "reconcile", schedule.attempt)
-                if stopped:
-                    return
-                if (
-                    written := await write_status(state, adapter, current, verdict, obj.generation)
-                ) is not None:
-                    schedule.wrote(written)
-            count(adapter.info.kind, obj, verdict, schedule, trigger, time.monotonic() - started)
-            if verdict.progressed or verdict.reason != schedule.reason:
-                schedule.attempt = 0  # a new state: its own back-off starts from the beginning
-            schedule.reason = verdict.reason
-            if verdict.requeue_after is not None:
-                schedule.attempt += 1
-                delay, trigger = verdict.requeue_after, "retry"
-            else:
-                schedule.attempt = 0
-                delay, trigger = drift_delay(state.settings.drift_interval), "drift"
-            if await woken(schedule.wake, stop, delay):
-                trigger = "change"
-    finally:
-        stop.cancel()
-        if work is not None and not work.done():
-            work.cancel()
-        state.schedules.pop(uid, None)
+        now = await state.kube.read_object(
+            adapter.info.plural, meta.get("namespace", ""), meta.get("name", "")
+        )
+    except Exception:
+        return False
+    return now is None or (now.get("metadata") or {}).get("uid") != meta.get("uid")
+
+
+def forget(state: OperatorState, uid: str) -> None:
+    state.schedules.pop(uid, None)
+    if state.scheduler is not None:
+        state.scheduler.forget(uid)
 
 
 def drift_delay(interval: float) -> float:
@@ -351,32 +365,47 @@ async def fresh(state: OperatorState, adapter: Adapter, body: Mapping[str, Any])
     return now
 
 
-def wake(schedule: Schedule | None) -> None:
-    if schedule is not None:
+def wake(state: OperatorState, uid: str) -> None:
+    schedule = state.schedules.get(uid)
+    if schedule is not None and state.scheduler is not None:
         schedule.attempt = 0
-        schedule.wake.set()
+        state.scheduler.now(uid, "change")
 
 
 async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    """A change a user made: run the object's pass now, with a fresh back-off. A change of its Ready
-    status or reason: run the passes of the objects related to it now (an endpoint whose deployment
-    became Ready, a deployment whose endpoint now exists in Azure though its traffic waits, an
-    endpoint whose fine-tuning job completed), instead of at their next back-off. Reasons change
-    only when Azure or a spec moves on, so this cannot loop."""
+    """Every event of an object: the first schedules its first pass; a change a user made runs its
+    pass now, with a fresh back-off. A change of its Ready status or reason runs the passes of the
+    objects related to it now (an endpoint whose deployment became Ready, a deployment whose
+    endpoint now exists in Azure though its traffic waits, an endpoint whose fine-tuning job
+    completed), instead of at their next back-off. Reasons change only when Azure or a spec moves
+    on, so this cannot loop."""
     state: OperatorState = memo.state
+    context = state.context(kwargs)
     uid = str(body.get("metadata", {}).get("uid", ""))
+    if kwargs.get("type") == "DELETED":
+        forget(state, uid)
+        state.readiness.pop(uid, None)
+        return
     schedule = state.schedules.get(uid)
-    if schedule is not None:
-        schedule.saw(body)
-        if schedule.seen and relevant(body) != schedule.seen:
-            wake(schedule)
+    first = schedule is None
+    if schedule is None:
+        schedule = state.schedules[uid] = Schedule(adapter.info.kind)
+    schedule.body = compact(body)
+    schedule.saw(body)
+    if state.scheduler is not None:
+        if deleting(body):
+            state.scheduler.forget(uid)  # a pass in flight may end; the finalizer takes over
+        elif first or schedule.held:
+            state.scheduler.now(uid, "start")
+        elif schedule.seen and relevant(body) != schedule.seen:
+            wake(state, uid)
     condition = conditions.get((body.get("status") or {}).get("conditions")) or {}
     ready = (condition.get("status"), condition.get("reason"))
     before = state.readiness.get(uid, ready)
     state.readiness[uid] = ready
     if before != ready:
-        for entry in related(adapter, body, state.context(kwargs)):
-            wake(state.schedules.get(entry.uid))
+        for entry in related(adapter, body, context):
+            wake(state, entry.uid)
 
 
 def related(adapter: Adapter, body: Mapping[str, Any], context: Context) -> list[Indexed]:
@@ -431,6 +460,7 @@ async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **k
             verdict = unexpected(err, obj, "deletion", retry)
     if verdict.released:
         post(current, verdict.events)
+        forget(state, obj.uid)
         state.locks.pop(obj.uid, None)
         state.readiness.pop(obj.uid, None)
         metrics.RESOURCES.forget(obj.uid)
@@ -469,19 +499,20 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # Off the loop too: the client's API classes are imported on first use, seconds of CPU.
         state.kube = await asyncio.to_thread(lambda: KubeApi(kube_api_client()))
         state.pool = ClientPool(state.settings.arm_endpoint, concurrency=state.settings.azure_concurrency)
+        state.scheduler = Scheduler(lambda uid, trigger: run_pass(state, uid, trigger))
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
-        if memo.state.pool is not None:
-            memo.state.pool.close()
+        state: OperatorState = memo.state
+        if state.scheduler is not None:
+            await state.scheduler.stop(PASS_GRACE_SECONDS)
+        if state.pool is not None:
+            state.pool.close()
 
     for adapter in ADAPTERS.values():
         resource = (GROUP, VERSION, adapter.info.plural)
         indexer = _indexer(adapter)
         kopf.index(*resource, id=indexer.__name__, registry=registry)(indexer)
-        kopf.daemon(*resource, id="reconcile", cancellation_timeout=STOP_SECONDS, registry=registry)(
-            _bind(run_loop, adapter, "reconcile")
-        )
         kopf.on.event(*resource, id="wake", registry=registry)(_bind(on_event, adapter, "wake"))
         kopf.on.delete(*resource, id="finalize", registry=registry)(_bind(finalize, adapter, "finalize"))
 

@@ -848,6 +848,22 @@ def event_reasons(verdict: Verdict) -> list[str]:
     return [e.reason for e in verdict.events]
 
 
+class RecordingScheduler:
+    """The wiring's `Scheduler`, recording what it is asked instead of running passes."""
+
+    stopping = False
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.forgotten: list[str] = []
+
+    def now(self, uid: str, trigger: str) -> None:
+        self.calls.append((uid, trigger))
+
+    def forget(self, uid: str) -> None:
+        self.forgotten.append(uid)
+
+
 class StatusKube:
     """The two Kubernetes calls the kopf wiring makes itself: status patches (recorded; each
     answers resourceVersion "9") and reading an object afresh (`stored`, or raised if an error)."""

@@ -8,6 +8,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from runtime_fakes import ADAPTERS, StatusKube, not_ready_status, online_deployment
 
 from azureml_operator import wiring
@@ -22,36 +23,36 @@ def body(version: str) -> dict[str, Any]:
 
 
 async def test_the_next_pass_waits_for_the_watch_to_deliver_the_write() -> None:
-    schedule = wiring.Schedule()
+    schedule = wiring.Schedule("DataAsset")
+    schedule.saw(body("6"))
     schedule.wrote("7")
-    stop: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    waiting = asyncio.ensure_future(schedule.catch_up(body("6"), stop))
+    waiting = asyncio.ensure_future(schedule.catch_up())
     await asyncio.sleep(0.05)
     assert not waiting.done()  # the body still predates the write
     schedule.saw(body("7"))
-    await asyncio.wait_for(waiting, 1)
+    assert await asyncio.wait_for(waiting, 1)
 
 
 async def test_a_write_the_watch_delivered_before_the_patch_returned_is_not_waited_for() -> None:
-    schedule = wiring.Schedule()
+    schedule = wiring.Schedule("DataAsset")
     schedule.saw(body("7"))
     schedule.saw(body("8"))  # and something newer since
     schedule.wrote("7")
-    stop: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    await asyncio.wait_for(schedule.catch_up(body("8"), stop), 0.5)
+    assert await asyncio.wait_for(schedule.catch_up(), 0.5)
 
 
-async def test_no_write_yet_and_a_stop_do_not_wait() -> None:
-    stop: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    await asyncio.wait_for(wiring.Schedule().catch_up(body("1"), stop), 0.5)
-    schedule = wiring.Schedule()
+async def test_no_write_yet_is_not_waited_for_and_a_write_never_delivered_gives_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert await asyncio.wait_for(wiring.Schedule("DataAsset").catch_up(), 0.5)
+    monkeypatch.setattr(wiring, "CATCH_UP_SECONDS", 0.1)
+    schedule = wiring.Schedule("DataAsset")
     schedule.wrote("9")
-    stop.set_result(None)
-    await asyncio.wait_for(schedule.catch_up(body("1"), stop), 0.5)
+    assert not await asyncio.wait_for(schedule.catch_up(), 1)  # the pass then reads the object
 
 
 async def test_on_event_marks_the_write_delivered() -> None:
-    schedule = wiring.Schedule()
+    schedule = wiring.Schedule("DataAsset")
     schedule.wrote("5")
     state = wiring.OperatorState(Settings(), pool=object(), kube=object())  # type: ignore[arg-type]
     state.schedules["u"] = schedule
@@ -59,7 +60,7 @@ async def test_on_event_marks_the_write_delivered() -> None:
     await wiring.on_event(
         ADAPTERS["DataAsset"], {"kind": "DataAsset", "metadata": meta}, SimpleNamespace(state=state)
     )
-    assert schedule.caught_up.is_set()
+    assert schedule.caught_up
 
 
 async def test_the_status_claims_the_generation_the_pass_decided_on_not_a_newer_one() -> None:
@@ -87,16 +88,6 @@ async def test_a_watch_that_never_catches_up_is_replaced_by_a_read_of_the_object
     assert await wiring.fresh(state, adapter, stale) is stale  # another object now: not this one's pass
     state.kube = StatusKube(RuntimeError("unreachable"))  # type: ignore[assignment]
     assert await wiring.fresh(state, adapter, stale) is stale
-
-
-async def test_catch_up_says_whether_the_write_was_delivered() -> None:
-    schedule = wiring.Schedule()
-    schedule.wrote("7")
-    stop: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    stop.set_result(None)  # stands in for the time-out: give up at once
-    assert await schedule.catch_up(body("6"), stop) is False
-    schedule.saw(body("7"))
-    assert await schedule.catch_up(body("7"), stop) is True
 
 
 async def test_a_status_the_pass_wrote_itself_is_what_its_last_write_differs_from() -> None:

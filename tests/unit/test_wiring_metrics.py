@@ -26,7 +26,7 @@ def created_ago(seconds: float) -> Obj:
 
 
 def test_the_first_ready_is_timed_from_creation_and_only_once() -> None:
-    obj, schedule = created_ago(90), wiring.Schedule(ready_before=False)
+    obj, schedule = created_ago(90), wiring.Schedule("OnlineEndpoint", ready_before=False)
     count = "azureml_operator_time_to_ready_seconds_count"
     before, total = (
         sample(count, kind="OnlineEndpoint"),
@@ -45,7 +45,7 @@ def test_the_first_ready_is_timed_from_creation_and_only_once() -> None:
 
 
 def test_an_object_ready_when_first_seen_is_not_timed_and_a_repair_is_counted() -> None:
-    schedule = wiring.Schedule(ready_before=True)
+    schedule = wiring.Schedule("OnlineEndpoint", ready_before=True)
     count = "azureml_operator_time_to_ready_seconds_count"
     before = sample(count, kind="OnlineEndpoint")
     repaired = sample("azureml_operator_drift_repairs_total", kind="OnlineEndpoint", action="update")

@@ -1,0 +1,94 @@
+"""The scheduler in process: one pass per object at a time, a wake-up during a pass runs the next one
+right after it, the verdict's delay schedules the next, a forgotten object has none, and a shutdown
+lets passes in flight end for a grace period and then cancels them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from azureml_operator.runtime.scheduler import Next, Scheduler
+
+
+class Passes:
+    def __init__(self, following: Next = None) -> None:
+        self.runs: list[tuple[str, str]] = []
+        self.release = asyncio.Event()
+        self.following = following
+        self.inside = 0
+        self.most = 0
+
+    async def __call__(self, uid: str, trigger: str) -> Next:
+        self.runs.append((uid, trigger))
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        try:
+            await self.release.wait()
+        finally:
+            self.inside -= 1
+        return self.following
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_wake_during_a_pass_runs_one_more_pass_after_it_never_alongside() -> None:
+    passes = Passes()
+    s = Scheduler(passes)
+    s.now("a", "start")
+    await settle()
+    s.now("a", "change")
+    s.now("a", "change")
+    s.now("b", "start")  # another object does not wait for this one
+    await settle()
+    assert passes.runs == [("a", "start"), ("b", "start")]
+    passes.release.set()
+    await asyncio.sleep(0.05)
+    assert passes.runs == [("a", "start"), ("b", "start"), ("a", "change")]
+    assert not s.scheduled("a") and not s.scheduled("b")
+
+
+async def test_the_pass_says_when_the_next_one_runs_and_a_forgotten_object_has_none() -> None:
+    passes = Passes(following=(0.05, "drift"))
+    passes.release.set()
+    s = Scheduler(passes)
+    s.now("a", "start")
+    await asyncio.sleep(0.01)
+    assert passes.runs == [("a", "start")] and s.scheduled("a")
+    await asyncio.sleep(0.08)
+    assert passes.runs[:2] == [("a", "start"), ("a", "drift")]
+    s.forget("a")
+    runs = len(passes.runs)
+    await asyncio.sleep(0.15)
+    assert len(passes.runs) == runs and not s.scheduled("a")
+
+
+async def test_a_bug_outside_the_reconcile_is_retried_later_not_lost() -> None:
+    async def broken(uid: str, trigger: str) -> Next:
+        raise RuntimeError("bug")
+
+    s = Scheduler(broken)
+    s.now("a", "start")
+    await asyncio.sleep(0.01)
+    assert s.scheduled("a") and not s.running("a")
+
+
+async def test_shutdown_lets_a_pass_end_within_the_grace_and_cancels_one_that_does_not() -> None:
+    quick = Passes(following=(0.01, "drift"))
+    s = Scheduler(quick)
+    s.now("a", "start")
+    await settle()
+    asyncio.get_running_loop().call_later(0.05, quick.release.set)
+    await s.stop(grace=1.0)
+    assert quick.inside == 0 and not s.scheduled("a")  # ended, and nothing after it
+
+    stuck = Passes()
+    s = Scheduler(stuck)
+    s.now("a", "start")
+    await settle()
+    await asyncio.wait_for(s.stop(grace=0.05), 2)
+    assert stuck.inside == 0  # cancelled
+    s.now("a", "change")
+    await settle()
+    assert stuck.runs == [("a", "start")]  # nothing starts once stopping

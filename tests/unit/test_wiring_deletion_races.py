@@ -80,7 +80,7 @@ async def test_a_held_object_the_api_server_no_longer_has_is_forgotten(
 ) -> None:
     body = data_asset("train")  # never got its finalizer; deleted while the watch was away
     memo, _ = running(body, StatusKube(None))
-    for _ in range(wiring.HELD_BEFORE_READ):
+    for _ in range(wiring.HELD_BEFORE_READ - 1):
         assert await wiring.run_pass(memo.state, uid_of(body), "start") is not None
     assert await wiring.run_pass(memo.state, uid_of(body), "start") is None
     assert uid_of(body) not in memo.state.schedules

@@ -291,9 +291,10 @@ async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
             return None
         return HELD_WAIT.delay(schedule.held - 1), trigger
     schedule.held = 0
-    current: Mapping[str, Any] = body
-    if not await schedule.catch_up():
-        current = await fresh(state, adapter, body)
+    # The body the watch delivers once it has caught up, not the one from before the wait: that one
+    # lacks what the last pass wrote (the ARM id recorded before a creation, without which the
+    # creation found next would be taken for a stranger's).
+    current = schedule.body if await schedule.catch_up() else await fresh(state, adapter, body)
     if deleting(current) or state.stopping:
         return None
     schedule.seen = relevant(current)

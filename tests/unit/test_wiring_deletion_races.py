@@ -101,3 +101,31 @@ async def test_the_finalizer_decides_on_the_object_as_stored_not_on_the_deletion
     memo, indexes = running(event, StatusKube(stored))
     await wiring.finalize(ADAPTER, event, 0, memo, **indexes)  # type: ignore[arg-type]
     assert seen == ["/subscriptions/s/x"]  # without it: "nothing in Azure to delete", an orphan
+
+
+async def test_a_pass_that_waited_for_the_watch_acts_on_the_body_it_delivered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found at 10 000 objects: a pass that started before the previous pass's record reached the
+    watch took its creation for a stranger's (Conflict) when it kept the body from before the wait."""
+    seen: list[str | None] = []
+
+    async def reconcile(adapter: Any, obj: Any, ctx: Any, attempt: int) -> Verdict:
+        seen.append(obj.recorded_id)
+        return Verdict.ready(Reason.SUCCEEDED, "registered")
+
+    monkeypatch.setattr(wiring.loop, "reconcile", reconcile)
+    monkeypatch.setattr(wiring, "post", lambda body, events: None)
+    before = data_asset("train")
+    before["metadata"].update(finalizers=[wiring.FINALIZER], resourceVersion="6")
+    memo, _ = running(before, StatusKube())
+    schedule = memo.state.schedules[uid_of(before)]
+    schedule.wrote("7")  # the last pass's record, not delivered yet
+    task = asyncio.ensure_future(wiring.run_pass(memo.state, uid_of(before), "retry"))
+    await asyncio.sleep(0.05)
+    after = data_asset("train", status={"azureResourceId": "/subscriptions/s/x"})
+    after["metadata"].update(finalizers=[wiring.FINALIZER], resourceVersion="7")
+    schedule.body = after  # what on_event does with the watch's next event
+    schedule.saw(after)
+    await asyncio.wait_for(task, 2)
+    assert seen == ["/subscriptions/s/x"]

@@ -220,8 +220,8 @@ async def write_status(
 ) -> str | None:
     """Write what changed of the status (for this uid only) and post the Events it calls for; the
     resourceVersion written, if anything was (by this write or by the pass itself). `generation`
-    is the one the pass decided on: kopf's body is live and may hold a newer spec, which the pass
-    has not seen and must not claim."""
+    is the one the pass decided on, if not the body's: observedGeneration must never claim a spec
+    the pass has not seen."""
     assert state.kube is not None
     obj = Obj.from_body(adapter.info.kind, adapter.info.plural, body)
     observed = obj.generation if generation is None else generation
@@ -326,16 +326,12 @@ async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
 
 
 async def vanished(state: OperatorState, adapter: Adapter, body: Mapping[str, Any]) -> bool:
-    """Is the object gone from the API server (or replaced by another of its name)?"""
-    assert state.kube is not None
-    meta = body.get("metadata") or {}
+    """Is the object gone from the API server (or replaced by another of its name)? Not when the
+    read fails: the next look asks again."""
     try:
-        now = await state.kube.read_object(
-            adapter.info.plural, meta.get("namespace", ""), meta.get("name", "")
-        )
+        return await stored_object(state, adapter, body) is None
     except Exception:
         return False
-    return now is None or (now.get("metadata") or {}).get("uid") != meta.get("uid")
 
 
 def forget(state: OperatorState, uid: str) -> None:
@@ -354,17 +350,24 @@ def drift_delay(interval: float) -> float:
 async def fresh(state: OperatorState, adapter: Adapter, body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The object as the API server holds it now, for a pass the watch has not caught up with; the
     watch's body if that read fails or finds another object (the next pass sees to it)."""
-    assert state.kube is not None
-    meta = body.get("metadata") or {}
     try:
-        now = await state.kube.read_object(
-            adapter.info.plural, meta.get("namespace", ""), meta.get("name", "")
-        )
+        now = await stored_object(state, adapter, body)
     except Exception as err:
         log.info("could not read the object afresh: %s", err)
         return body
+    return body if now is None else now
+
+
+async def stored_object(
+    state: OperatorState, adapter: Adapter, body: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The object as the API server holds it now; None if it is gone or another object holds its
+    name (a different uid)."""
+    assert state.kube is not None
+    meta = body.get("metadata") or {}
+    now = await state.kube.read_object(adapter.info.plural, meta.get("namespace", ""), meta.get("name", ""))
     if now is None or (now.get("metadata") or {}).get("uid") != meta.get("uid"):
-        return body
+        return None
     return now
 
 

@@ -35,23 +35,22 @@ class Scheduler:
         if uid in self._tasks:
             self._again[uid] = trigger
             return
-        timer = self._timers.pop(uid, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_timer(uid)
         self._tasks[uid] = asyncio.get_running_loop().create_task(self._one(uid, trigger))
 
     def later(self, uid: str, delay: float, trigger: str) -> None:
-        timer = self._timers.pop(uid, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_timer(uid)
         self._timers[uid] = asyncio.get_running_loop().call_later(delay, self._due, uid, trigger)
 
     def forget(self, uid: str) -> None:
         """No next pass; one running ends as it would (a deletion lets it finish)."""
+        self._cancel_timer(uid)
+        self._again.pop(uid, None)
+
+    def _cancel_timer(self, uid: str) -> None:
         timer = self._timers.pop(uid, None)
         if timer is not None:
             timer.cancel()
-        self._again.pop(uid, None)
 
     def running(self, uid: str) -> bool:
         return uid in self._tasks

@@ -30,9 +30,12 @@ def test_killed_mid_creation_the_next_operator_waits_for_the_same_endpoint(
     cluster.apply(manifest(KIND, "phi", {"modelId": PHI}))
 
     def creating() -> dict[str, Any] | None:
+        # The status reports Creating from the record written just before the PUT: wait for Azure
+        # to have the endpoint too, so the kill lands while Azure provisions it.
         obj = cluster.get(KIND, "phi")
         status = (obj or {}).get("status") or {}
-        return obj if status.get("azureResourceId") and ready(obj).get("reason") == "Creating" else None
+        recorded = status.get("azureResourceId") and ready(obj).get("reason") == "Creating"
+        return obj if recorded and count(stats(sim), "PUT serverlessEndpoints") == 1 else None
 
     obj = cluster.wait("the create to be in flight", creating, timeout=15)
     assert obj["status"]["azureResourceId"].endswith("/serverlessEndpoints/phi")

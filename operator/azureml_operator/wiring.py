@@ -10,6 +10,7 @@ one object never overlap; different objects never wait for each other.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import random
@@ -392,6 +393,10 @@ async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) 
         forget(state, uid)
         state.readiness.pop(uid, None)
         return
+    if state.scheduler is not None and state.scheduler.context is None:
+        # Passes run in copies of the first event's handler context (kopf.event needs kopf's
+        # variables), never in the context of the event that woke them.
+        state.scheduler.context = contextvars.copy_context()
     schedule = state.schedules.get(uid)
     first = schedule is None
     if schedule is None:

@@ -8,6 +8,7 @@ out this module's fake API for the kind instead of the SDK-backed one.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -856,6 +857,7 @@ class RecordingScheduler:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.forgotten: list[str] = []
+        self.context: contextvars.Context | None = None
 
     def now(self, uid: str, trigger: str) -> None:
         self.calls.append((uid, trigger))

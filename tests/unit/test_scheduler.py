@@ -5,6 +5,7 @@ lets passes in flight end for a grace period and then cancels them."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 from azureml_operator.runtime.scheduler import Next, Scheduler
 
@@ -92,3 +93,31 @@ async def test_shutdown_lets_a_pass_end_within_the_grace_and_cancels_one_that_do
     s.now("a", "change")
     await settle()
     assert stuck.runs == [("a", "start")]  # nothing starts once stopping
+
+
+WAKER: contextvars.ContextVar[str] = contextvars.ContextVar("waker", default="none")
+
+
+async def test_passes_and_timers_keep_nothing_of_the_context_that_woke_them() -> None:
+    """A pass runs in a copy of the context the operator set, not of the handler that woke it: a
+    kopf handler's context holds the event that woke it, and a timer copying it would keep every
+    object's last event alive between passes."""
+    seen: list[str] = []
+
+    async def run(uid: str, trigger: str) -> Next:
+        seen.append(WAKER.get())
+        return (0.01, "drift") if trigger == "start" else None
+
+    s = Scheduler(run)
+    handler = contextvars.copy_context()
+    handler.run(WAKER.set, "handler of the first event")
+    s.context = handler
+
+    def from_an_event_handler() -> None:
+        WAKER.set("event of one object")
+        s.now("a", "start")
+
+    contextvars.copy_context().run(from_an_event_handler)
+    await asyncio.sleep(0.05)
+    assert seen == ["handler of the first event", "handler of the first event"]
+    assert WAKER.get() == "none"  # a pass's own changes stay in its copy

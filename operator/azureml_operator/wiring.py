@@ -38,17 +38,17 @@ from azureml_operator.reconcilers.common import (
     Verdict,
 )
 from azureml_operator.reconcilers.context import Context, KubeForbidden
-from azureml_operator.reconcilers.lookups import Indexed, MappingLookups, index_keys, ref_name
+from azureml_operator.reconcilers.lookups import Indexed, ObjectIndex, indexed, ref_name
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import next_status
 from azureml_operator.runtime import loop
+from azureml_operator.runtime.keyed_lock import KeyedLock
 from azureml_operator.runtime.registry import ADAPTERS, references
 from azureml_operator.runtime.scheduler import Next, Scheduler
 from azureml_operator.settings import Settings
 
 FINALIZER = f"{GROUP}/finalizer"
 KOPF_PREFIX = f"kopf.{GROUP}"
-INDEX_PREFIX = "objects_"
 # How long a pass waits for the watch to deliver the loop's own last status write. Past it the pass
 # reads the object from the API server instead (a relisted watch may never deliver that version).
 CATCH_UP_SECONDS = 10.0
@@ -66,11 +66,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Schedule:
-    """One object between its passes: the object as the watch last delivered it, how many passes in
-    a row asked to look again, and the last change of the object a pass acted on."""
+    """One object between its passes: how many passes in a row asked to look again, and the last
+    change of the object a pass acted on. The object as the watch last delivered it is its entry in
+    the `ObjectIndex`."""
 
     kind: str
-    body: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 0
     seen: tuple[Any, ...] = ()
     # The reason of the last pass's verdict: the back-off grows while it stays the same.
@@ -113,18 +113,6 @@ class Schedule:
         return self.caught_up
 
 
-def compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What a pass needs of the object: not managedFields, often the largest part of a body."""
-    meta = body.get("metadata") or {}
-    return {
-        "apiVersion": body.get("apiVersion"),
-        "kind": body.get("kind"),
-        "metadata": {k: v for k, v in meta.items() if k != "managedFields"},
-        "spec": body.get("spec") or {},
-        "status": body.get("status") or {},
-    }
-
-
 @dataclass
 class OperatorState:
     """Built on startup, kept in kopf's memo: the dependencies and the per-object state."""
@@ -133,19 +121,16 @@ class OperatorState:
     pool: ClientPool | None = None
     kube: KubeApi | None = None
     scheduler: Scheduler | None = None
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: KeyedLock = field(default_factory=KeyedLock)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     # The Ready status and reason last seen of each object, to tell when it moves on.
     readiness: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
-    # kopf's indexes (live views), as its handlers receive them: a pass runs outside any handler.
-    indexes: list[Any] = field(default_factory=list)
+    # Every object as the watch last delivered it; filled by kopf's indexing step (see `_indexer`).
+    index: ObjectIndex = field(default_factory=ObjectIndex)
 
-    def context(self, handler_kwargs: Mapping[str, Any] | None = None) -> Context:
+    def context(self) -> Context:
         assert self.pool is not None and self.kube is not None, "startup has not run"
-        if handler_kwargs is not None and not self.indexes:
-            # kopf hands every handler each index as a keyword argument named by the index's id.
-            self.indexes = [v for k, v in handler_kwargs.items() if k.startswith(INDEX_PREFIX)]
-        return Context(self.settings, self.pool, self.kube, MappingLookups(self.indexes))
+        return Context(self.settings, self.pool, self.kube, self.index)
 
     @property
     def stopping(self) -> bool:
@@ -276,16 +261,16 @@ def deleting(body: Mapping[str, Any]) -> bool:
 async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
     """One pass of one object, and when the next one is due."""
     schedule = state.schedules.get(uid)
-    if schedule is None or deleting(schedule.body) or state.stopping:
+    if schedule is None or being_deleted(state, uid) or state.stopping:
         return None  # gone, or its deletion speaks for it now
     adapter = ADAPTERS[schedule.kind]
-    body, context = schedule.body, state.context()
+    body, context = state.index.document(uid), state.context()
     if not is_current(context, adapter, body) or not guarded(body):
         # The index still shows an older object of this name (kopf handles each object's events on
-        # its own, so a deletion may be indexed after the next creation), or no entry yet; or the
-        # finalizer has not landed. Never act for the wrong object or an unguarded one. The
-        # object's next event runs the pass again; the time-out, growing, is for the older
-        # object's deletion, which is not one of its events.
+        # its own, so a deletion may be indexed after the next creation); or the finalizer has not
+        # landed. Never act for the wrong object or an unguarded one. The object's next event runs
+        # the pass again; the time-out, growing, is for the older object's deletion, which is not
+        # one of its events.
         schedule.held += 1
         if schedule.held % HELD_BEFORE_READ == 0 and await vanished(state, adapter, body):
             forget(state, uid)  # deleted while the watch was away: no event will say so
@@ -295,8 +280,12 @@ async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
     # The body the watch delivers once it has caught up, not the one from before the wait: that one
     # lacks what the last pass wrote (the ARM id recorded before a creation, without which the
     # creation found next would be taken for a stranger's).
-    current = schedule.body if await schedule.catch_up() else await fresh(state, adapter, body)
-    if deleting(current) or state.stopping:
+    current: Mapping[str, Any] = body
+    if not schedule.caught_up:
+        current = (
+            state.index.document(uid) if await schedule.catch_up() else await fresh(state, adapter, body)
+        )
+    if not current or deleting(current) or state.stopping:
         return None
     schedule.seen = relevant(current)
     if schedule.ready_before is None:
@@ -304,14 +293,14 @@ async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
         schedule.ready_before = stored.get("status") == "True"
     obj = Obj.from_body(adapter.info.kind, adapter.info.plural, current)
     started = time.monotonic()
-    async with state.locks.setdefault(uid, asyncio.Lock()):
+    async with state.locks.hold(uid):
         try:
             verdict = await loop.reconcile(adapter, obj, context, schedule.attempt)
         except KubeForbidden as err:
             verdict = forbidden(err, obj, schedule.attempt)
         except Exception as err:  # a bug must show on the object, not only in a log
             verdict = unexpected(err, obj, "reconcile", schedule.attempt)
-        if state.schedules.get(uid) is not schedule or deleting(schedule.body) or state.stopping:
+        if state.schedules.get(uid) is not schedule or being_deleted(state, uid) or state.stopping:
             return None  # deleted or shutting down meanwhile: the finalizer speaks for it now
         if (written := await write_status(state, adapter, current, verdict, obj.generation)) is not None:
             schedule.wrote(written)
@@ -333,6 +322,12 @@ async def vanished(state: OperatorState, adapter: Adapter, body: Mapping[str, An
         return await stored_object(state, adapter, body) is None
     except Exception:
         return False
+
+
+def being_deleted(state: OperatorState, uid: str) -> bool:
+    """Gone from the index (deleted), or its deletion has begun."""
+    entry = state.index.by_uid(uid)
+    return entry is None or entry.deleting
 
 
 def forget(state: OperatorState, uid: str) -> None:
@@ -387,10 +382,11 @@ async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) 
     completed), instead of at their next back-off. Reasons change only when Azure or a spec moves
     on, so this cannot loop."""
     state: OperatorState = memo.state
-    context = state.context(kwargs)
+    context = state.context()
     uid = str(body.get("metadata", {}).get("uid", ""))
     if kwargs.get("type") == "DELETED":
         forget(state, uid)
+        state.index.drop(uid)
         state.readiness.pop(uid, None)
         return
     if state.scheduler is not None and state.scheduler.context is None:
@@ -401,7 +397,6 @@ async def on_event(adapter: Adapter, body: kopf.Body, memo: Any, **kwargs: Any) 
     first = schedule is None
     if schedule is None:
         schedule = state.schedules[uid] = Schedule(adapter.info.kind)
-    schedule.body = compact(body)
     schedule.saw(body)
     if state.scheduler is not None:
         if deleting(body):
@@ -458,13 +453,13 @@ def stalled(entry: Indexed) -> bool:
 async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **kwargs: Any) -> None:
     state: OperatorState = memo.state
     uid = str(body.get("metadata", {}).get("uid", ""))
-    async with state.locks.setdefault(uid, asyncio.Lock()):
+    async with state.locks.hold(uid):
         # kopf's body is from the deletion's event: a pass that ended after it may have recorded
         # the ARM id of a creation it started (without it there would be "nothing to delete").
         current = await fresh(state, adapter, body)
         obj = Obj.from_body(adapter.info.kind, adapter.info.plural, current)
         try:
-            verdict = await loop.finalize(adapter, obj, state.context(kwargs), retry)
+            verdict = await loop.finalize(adapter, obj, state.context(), retry)
         except KubeForbidden as err:
             verdict = forbidden(err, obj, retry)
         except Exception as err:  # a bug must show on the object, not only in a log
@@ -472,7 +467,6 @@ async def finalize(adapter: Adapter, body: kopf.Body, retry: int, memo: Any, **k
     if verdict.released:
         post(current, verdict.events)
         forget(state, obj.uid)
-        state.locks.pop(obj.uid, None)
         state.readiness.pop(obj.uid, None)
         metrics.RESOURCES.forget(obj.uid)
         log.info("released: %s", verdict.message, extra=ref_of(obj))
@@ -490,14 +484,19 @@ def _bind(fn: Callable[..., Any], adapter: Adapter, name: str) -> Callable[..., 
 
 
 def _indexer(adapter: Adapter) -> Callable[..., Any]:
+    """Files each event's body in the operator's own index. It runs in kopf's indexing step, so kopf
+    holds every handler back until the objects listed at start-up are all filed (a pass must not
+    take an object it has not seen yet for absent); it returns nothing, so kopf stores nothing of
+    its own: a second copy of every body."""
     refs = references(adapter)
+    kind = adapter.info.kind
 
     # Async, though it awaits nothing: kopf runs a sync handler in a worker thread, a thread hop
     # on every event of every object (at 10 000 objects, a sixth of the operator's CPU).
-    async def index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        return index_keys(adapter.info.kind, body, refs)
+    async def index(body: kopf.Body, memo: Any, **_: Any) -> None:
+        memo.state.index.put(indexed(kind, body), refs)
 
-    index.__name__ = f"{INDEX_PREFIX}{adapter.info.plural}"
+    index.__name__ = f"index_{adapter.info.plural}"
     return index
 
 

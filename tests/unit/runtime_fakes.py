@@ -45,7 +45,7 @@ from azureml_operator.kinds.workspace import WorkspaceAdapter
 from azureml_operator.reconcilers.adapters import Adapter
 from azureml_operator.reconcilers.common import ADOPT_ANNOTATION, POLICY_ANNOTATION, Verdict
 from azureml_operator.reconcilers.context import Context, ObjectNotOwned, SecretNotOwned
-from azureml_operator.reconcilers.lookups import MappingLookups, build_index, index_keys
+from azureml_operator.reconcilers.lookups import ObjectIndex, indexed
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.runtime import loop
 from azureml_operator.runtime.registry import references
@@ -764,10 +764,23 @@ def uid_of(of: Mapping[str, Any]) -> str:
     return str(of["metadata"]["uid"])
 
 
-def lookups_of(bodies: Iterable[Mapping[str, Any]]) -> MappingLookups:
-    """The index kopf would hold for these objects."""
-    entries = [index_keys(b["kind"], b, references(ADAPTERS[b["kind"]])) for b in bodies]
-    return MappingLookups([build_index(entries)])
+def lookups_of(bodies: Iterable[Mapping[str, Any]]) -> ObjectIndex:
+    """The index the operator would hold for these objects."""
+    index = ObjectIndex()
+    for b in bodies:
+        index.put(indexed(b["kind"], b), references(ADAPTERS[b["kind"]]))
+    return index
+
+
+async def deliver(memo: Any, body: Mapping[str, Any], type: str = "MODIFIED") -> None:
+    """A watch event, as kopf hands it to the operator: indexed first (but a deletion), then the
+    event handler."""
+    from azureml_operator import wiring  # only the wiring's tests deliver events
+
+    adapter = ADAPTERS[body["kind"]]
+    if type != "DELETED":
+        await wiring._indexer(adapter)(body=body, memo=memo)
+    await wiring.on_event(adapter, body, memo, type=type)
 
 
 # -- one pass -------------------------------------------------------------------------------------

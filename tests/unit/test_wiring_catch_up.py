@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from runtime_fakes import ADAPTERS, StatusKube, not_ready_status, online_deployment
+from runtime_fakes import ADAPTERS, StatusKube, deliver, not_ready_status, online_deployment
 
 from azureml_operator import wiring
 from azureml_operator.conditions import Reason
@@ -57,9 +57,7 @@ async def test_on_event_marks_the_write_delivered() -> None:
     state = wiring.OperatorState(Settings(), pool=object(), kube=object())  # type: ignore[arg-type]
     state.schedules["u"] = schedule
     meta = {"uid": "u", "name": "d", "namespace": "n", "resourceVersion": "5"}
-    await wiring.on_event(
-        ADAPTERS["DataAsset"], {"kind": "DataAsset", "metadata": meta}, SimpleNamespace(state=state)
-    )
+    await deliver(SimpleNamespace(state=state), {"kind": "DataAsset", "metadata": meta})
     assert schedule.caught_up
 
 

@@ -10,24 +10,21 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from runtime_fakes import ADAPTERS, StatusKube, data_asset, uid_of
+from runtime_fakes import ADAPTERS, StatusKube, data_asset, deliver, lookups_of, uid_of
 
 from azureml_operator import wiring
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.common import Verdict
-from azureml_operator.reconcilers.lookups import build_index, index_keys
-from azureml_operator.runtime.registry import references
 from azureml_operator.settings import Settings
 
 ADAPTER = ADAPTERS["DataAsset"]
 
 
-def running(body: dict[str, Any], kube: StatusKube) -> tuple[Any, dict[str, Any]]:
+def running(body: dict[str, Any], kube: StatusKube) -> Any:
     state = wiring.OperatorState(Settings(drift_interval=3600), pool=object(), kube=kube)  # type: ignore[arg-type]
-    index = build_index([index_keys(body["kind"], body, references(ADAPTER))])
-    state.indexes = [index]
-    state.schedules[uid_of(body)] = wiring.Schedule(body["kind"], body=body)
-    return SimpleNamespace(state=state), {f"{wiring.INDEX_PREFIX}all": index}
+    state.index = lookups_of([body])
+    state.schedules[uid_of(body)] = wiring.Schedule(body["kind"])
+    return SimpleNamespace(state=state)
 
 
 async def test_no_pass_acts_until_the_finalizer_is_on_the_object(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,11 +37,12 @@ async def test_no_pass_acts_until_the_finalizer_is_on_the_object(monkeypatch: py
     monkeypatch.setattr(wiring.loop, "reconcile", reconcile)
     monkeypatch.setattr(wiring, "post", lambda body, events: None)
     body = data_asset("train")
-    memo, _ = running(body, StatusKube())
+    memo = running(body, StatusKube())
     held = await wiring.run_pass(memo.state, uid_of(body), "start")
     assert passes == []  # kopf's finalizer patch has not landed: its event runs the pass again
     assert held is not None and held[0] <= wiring.HELD_WAIT.cap * 1.2
     body["metadata"]["finalizers"] = [wiring.FINALIZER]
+    memo.state.index = lookups_of([body])  # kopf's patch, as the watch delivers it
     assert await wiring.run_pass(memo.state, uid_of(body), "start") is not None
     assert passes == ["train"]
 
@@ -64,11 +62,11 @@ async def test_a_pass_in_flight_when_the_object_is_deleted_finishes_and_writes_n
     monkeypatch.setattr(wiring.loop, "reconcile", reconcile)
     body, kube = data_asset("train"), StatusKube()
     body["metadata"]["finalizers"] = [wiring.FINALIZER]
-    memo, _ = running(body, kube)
+    memo = running(body, kube)
     task = asyncio.ensure_future(wiring.run_pass(memo.state, uid_of(body), "start"))
     await asyncio.wait_for(started.wait(), 2)
     deleting = data_asset("train", deleting=True)  # the deletion's event, as on_event keeps it
-    memo.state.schedules[uid_of(body)].body = deleting
+    await deliver(memo, deleting)
     release.set()
     assert await asyncio.wait_for(task, 2) is None  # and no next pass
     assert finished == [True]
@@ -79,7 +77,7 @@ async def test_a_held_object_the_api_server_no_longer_has_is_forgotten(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = data_asset("train")  # never got its finalizer; deleted while the watch was away
-    memo, _ = running(body, StatusKube(None))
+    memo = running(body, StatusKube(None))
     for _ in range(wiring.HELD_BEFORE_READ - 1):
         assert await wiring.run_pass(memo.state, uid_of(body), "start") is not None
     assert await wiring.run_pass(memo.state, uid_of(body), "start") is None
@@ -98,8 +96,8 @@ async def test_the_finalizer_decides_on_the_object_as_stored_not_on_the_deletion
     monkeypatch.setattr(wiring.loop, "finalize", finalize)
     event = data_asset("train", deleting=True)  # from before the pass recorded its creation
     stored = data_asset("train", deleting=True, status={"azureResourceId": "/subscriptions/s/x"})
-    memo, indexes = running(event, StatusKube(stored))
-    await wiring.finalize(ADAPTER, event, 0, memo, **indexes)  # type: ignore[arg-type]
+    memo = running(event, StatusKube(stored))
+    await wiring.finalize(ADAPTER, event, 0, memo)  # type: ignore[arg-type]
     assert seen == ["/subscriptions/s/x"]  # without it: "nothing in Azure to delete", an orphan
 
 
@@ -118,14 +116,13 @@ async def test_a_pass_that_waited_for_the_watch_acts_on_the_body_it_delivered(
     monkeypatch.setattr(wiring, "post", lambda body, events: None)
     before = data_asset("train")
     before["metadata"].update(finalizers=[wiring.FINALIZER], resourceVersion="6")
-    memo, _ = running(before, StatusKube())
+    memo = running(before, StatusKube())
     schedule = memo.state.schedules[uid_of(before)]
     schedule.wrote("7")  # the last pass's record, not delivered yet
     task = asyncio.ensure_future(wiring.run_pass(memo.state, uid_of(before), "retry"))
     await asyncio.sleep(0.05)
     after = data_asset("train", status={"azureResourceId": "/subscriptions/s/x"})
     after["metadata"].update(finalizers=[wiring.FINALIZER], resourceVersion="7")
-    schedule.body = after  # what on_event does with the watch's next event
-    schedule.saw(after)
+    await deliver(memo, after)  # the watch's next event
     await asyncio.wait_for(task, 2)
     assert seen == ["/subscriptions/s/x"]

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from azureml_operator import leader, logs
+from azureml_operator import allocator, leader, logs
 from azureml_operator import settings as settings_mod
 
 log = logging.getLogger("azureml_operator")
@@ -66,6 +66,7 @@ def main(args: argparse.Namespace) -> int:
     except settings_mod.SettingsError as err:
         print(f"azureml-operator run: {err}", file=sys.stderr)
         return 2
+    allocator.limit_arenas()  # before kopf and the clients start their threads
     logs.configure(settings.log_level, settings.log_format)
     for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

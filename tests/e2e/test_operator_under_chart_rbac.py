@@ -16,7 +16,7 @@ import pytest
 from e2e_helpers import PHI, ROOT, Cluster, manifest, ready
 from kubernetes import client
 
-from azureml_standins import stories
+from azureml_standins import demo, stories
 from azureml_standins.kube.process import KubeProcess
 from azureml_standins.operator import OperatorProcess
 from azureml_standins.simulator.process import SimulatorProcess
@@ -109,6 +109,10 @@ def test_cluster_wide_the_charts_cluster_role_is_enough_too(
     assert kube.denied()["count"] == 0, refusals(kube)
 
 
+def converged(cluster: Cluster, kind: str, name: str) -> bool:
+    return stories.converged(cluster.get(kind, name))
+
+
 def refusals(kube: KubeProcess) -> list[dict[str, Any]]:
     return list(kube.denied()["denied"])
 
@@ -125,6 +129,26 @@ def test_every_example_reconciles_under_the_charts_rbac_with_nothing_refused(
     cluster.wait_ready("ServerlessEndpoint", "phi-ft", timeout=60)  # the FineTuneJob's own child
     assert kube.denied()["count"] == 0, refusals(kube)
     assert cluster.secret("phi-chat-keys") and cluster.secret("chat-online-keys")
+    # Then what comes after creation, under the same RBAC: the online story's steps (traffic maps
+    # updated, a deployment's deletion held until its traffic moves), then every object deleted
+    # (Azure deletions, finalizers released, Secrets left to their owner references).
+    for step in stories.steps(ROOT / "examples"):
+        for doc in step.docs:
+            kind, name = doc["kind"], doc["metadata"]["name"]
+            if step.deletes:
+                cluster.delete(kind, name)
+                cluster.wait_gone(kind, name, timeout=60)
+            else:
+                demo.apply(cluster.custom, cluster.namespace, doc, 30, quiet=True)
+                cluster.wait(
+                    f"{kind} {name} to converge", lambda k=kind, n=name: converged(cluster, k, n), 60
+                )
+    for doc in reversed(docs):
+        if cluster.get(doc["kind"], doc["metadata"]["name"]) is not None:
+            cluster.delete(doc["kind"], doc["metadata"]["name"])
+    for doc in [*docs, manifest("ServerlessEndpoint", "phi-ft", {})]:
+        cluster.wait_gone(doc["kind"], doc["metadata"]["name"], timeout=90)
+    assert kube.denied()["count"] == 0, refusals(kube)
 
 
 def test_a_verb_taken_from_the_role_is_a_condition_and_its_return_a_recovery(

@@ -158,8 +158,34 @@ def test_the_online_walk_applies_step_by_step_as_its_readme_says(
     assert endpoint()["traffic"] == {"blue": 90, "green": 10} and not endpoint().get("mirrorTraffic")
     run("apply", "-f", str(online / "steps" / "3-live-0-100.yaml"))
     assert endpoint()["traffic"] == {"blue": 0, "green": 100}
+    # What the operator would report, so that the columns the README points at show it.
+    reported = {"instanceCount": 2, "traffic": 100, "mirrorTraffic": 0}
+    run(
+        "patch",
+        "amlod",
+        "green",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": reported}),
+    )
     header, *rows = run("get", "amlod").splitlines()
-    assert header.split()[:5] == ["NAME", "READY", "REASON", "ENDPOINT", "MODEL"] and len(rows) == 2
+    columns = [
+        "NAME",
+        "READY",
+        "REASON",
+        "ENDPOINT",
+        "MODEL",
+        "INSTANCES",
+        "TRAFFIC",
+        "%",
+        "MIRROR",
+        "%",
+        "AGE",
+    ]
+    assert header.split() == columns and len(rows) == 2
+    [green] = [r.split() for r in rows if r.startswith("green")]
+    assert green[-4:-1] == ["2", "100", "0"]  # instances, traffic %, mirror %
     assert "deleted" in run("delete", "-f", str(online / "steps" / "4-delete-blue.yaml"))
     assert run("get", "onlinedeployments", "-o", "name").split() == ["onlinedeployment.azureml.dev/green"]
 

@@ -76,3 +76,15 @@ def test_the_kept_body_is_the_object_without_managed_fields_decoded_afresh_each_
     assert "changed" not in index.document(uid_of(ep))["spec"]
     assert index.by_uid(uid_of(ep)).status == {"provisioningState": "Succeeded"}  # type: ignore[union-attr]
     assert index.document("no-such-uid") == {}
+
+
+def test_an_arm_id_two_objects_claim_lists_both_until_one_goes() -> None:
+    """Two objects recording one ARM id is the conflict passes must see (neither may adopt it)."""
+    index = ObjectIndex()
+    mine = with_uid(endpoint("a", status={"azureResourceId": ARM_ID}), "uid-a")
+    theirs = with_uid(endpoint("b", status={"azureResourceId": ARM_ID}), "uid-b")
+    put(index, mine)
+    put(index, theirs)
+    assert [e.uid for e in index.claims(ARM_ID)] == ["uid-a", "uid-b"]
+    index.drop("uid-a")
+    assert [e.uid for e in index.claims(ARM_ID)] == ["uid-b"]

@@ -58,6 +58,7 @@ class Indexed:
 
 
 Key = tuple[str, ...]
+FEW = frozenset({"obj", "claim"})  # keys that name one object (but for a moment)
 
 
 def ref_name(spec: Mapping[str, Any], path: str) -> str | None:
@@ -165,46 +166,64 @@ class Lookups(Protocol):
 class ObjectIndex:
     """`Lookups` over every object the operator watches: `put` on each of its events, `drop` on its
     deletion. Two objects of one name may both be filed for a while (a deletion may be told after
-    the next creation of that name); `get` gives the first filed, and callers compare uids."""
+    the next creation of that name); `get` gives the first filed, and callers compare uids.
+
+    Names and claims hold one object each but for such moments, so they are filed as tuples; the
+    groups that grow (a kind in a namespace, what names one object) as dicts by uid. An entry's
+    keys are computed again from it when it goes, not kept beside it: at 10 000 objects each of
+    these is megabytes."""
 
     def __init__(self) -> None:
-        self._by_uid: dict[str, tuple[Indexed, tuple[Key, ...]]] = {}
-        self._filed: dict[Key, dict[str, Indexed]] = {}
+        self._by_uid: dict[str, Indexed] = {}
+        self._refs: dict[str, tuple[tuple[str, str], ...]] = {}  # per kind, as `put` was told
+        self._few: dict[Key, tuple[Indexed, ...]] = {}  # "obj" and "claim" keys
+        self._many: dict[Key, dict[str, Indexed]] = {}  # "kind" and "ref" keys
 
     def put(self, entry: Indexed, refs: Iterable[tuple[str, str]]) -> None:
-        keys = tuple(keys_of(entry, refs))
-        self.drop(entry.uid, keep=keys)
-        self._by_uid[entry.uid] = (entry, keys)
+        refs = self._refs.setdefault(entry.kind, tuple(refs))
+        old = self._by_uid.get(entry.uid)
+        keys = keys_of(entry, refs)
+        if old is not None:
+            for key in set(keys_of(old, refs)) - set(keys):
+                self._unfile(key, old.uid)
+        self._by_uid[entry.uid] = entry
         for key in keys:
-            self._filed.setdefault(key, {})[entry.uid] = entry
+            if key[0] in FEW:
+                filed = self._few.get(key, ())
+                at = next((i for i, e in enumerate(filed) if e.uid == entry.uid), None)
+                # In place when refiled: the first filed of a name stays first.
+                self._few[key] = (*filed, entry) if at is None else (*filed[:at], entry, *filed[at + 1 :])
+            else:
+                self._many.setdefault(key, {})[entry.uid] = entry
 
-    def drop(self, uid: str, keep: tuple[Key, ...] = ()) -> None:
-        """Forget the object (but for the keys in `keep`, which its new entry replaces in place)."""
+    def drop(self, uid: str) -> None:
+        """Forget the object."""
         old = self._by_uid.pop(uid, None)
-        if old is None:
-            return
-        for key in old[1]:
-            if key in keep:
-                continue
-            filed = self._filed.get(key)
-            if filed is not None:
-                filed.pop(uid, None)
-                if not filed:
-                    del self._filed[key]
+        if old is not None:
+            for key in keys_of(old, self._refs.get(old.kind, ())):
+                self._unfile(key, uid)
+
+    def _unfile(self, key: Key, uid: str) -> None:
+        if key[0] in FEW:
+            rest = tuple(e for e in self._few.get(key, ()) if e.uid != uid)
+            if rest:
+                self._few[key] = rest
+            else:
+                self._few.pop(key, None)
+        elif (filed := self._many.get(key)) is not None:
+            filed.pop(uid, None)
+            if not filed:
+                del self._many[key]
 
     def __len__(self) -> int:
         return len(self._by_uid)
 
-    def _all(self, key: Key) -> list[Indexed]:
-        return list((self._filed.get(key) or {}).values())
-
     def get(self, kind: str, namespace: str, name: str) -> Indexed | None:
-        filed = self._filed.get(("obj", kind, namespace, name))
-        return next(iter(filed.values()), None) if filed else None
+        filed = self._few.get(("obj", kind, namespace, name))
+        return filed[0] if filed else None
 
     def by_uid(self, uid: str) -> Indexed | None:
-        found = self._by_uid.get(uid)
-        return found[0] if found is not None else None
+        return self._by_uid.get(uid)
 
     def document(self, uid: str) -> dict[str, Any]:
         """The object's body as last filed (decoded afresh), or {} if it is not filed."""
@@ -212,10 +231,10 @@ class ObjectIndex:
         return entry.document() if entry is not None else {}
 
     def claims(self, arm_id: str) -> list[Indexed]:
-        return self._all(("claim", arm_id.lower()))
+        return list(self._few.get(("claim", arm_id.lower()), ()))
 
     def referencing(self, kind: str, namespace: str, name: str) -> list[Indexed]:
-        return self._all(("ref", kind, namespace, name))
+        return list((self._many.get(("ref", kind, namespace, name)) or {}).values())
 
     def all(self, kind: str, namespace: str) -> list[Indexed]:
-        return self._all(("kind", kind, namespace))
+        return list((self._many.get(("kind", kind, namespace)) or {}).values())

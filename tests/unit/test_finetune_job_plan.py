@@ -26,7 +26,7 @@ from azureml_operator.kinds.finetune_job import (
     settled_plan,
 )
 from azureml_operator.reconcilers.common import Ownership
-from azureml_operator.reconcilers.lookups import Indexed
+from azureml_operator.reconcilers.lookups import Indexed, indexed
 from azureml_operator.reconcilers.objects import Obj
 from azureml_operator.reconcilers.status import fields_of
 
@@ -51,9 +51,9 @@ def spec(**overrides: Any) -> FineTuneJobSpec:
 
 
 def data_entry(name: str = "train", **spec_fields: Any) -> Indexed:
-    return Indexed(
-        "DataAsset", "team-a", name, "uid-d", {"version": "3", **spec_fields}, True, None, None, None
-    )
+    meta = {"namespace": "team-a", "name": name, "uid": "uid-d"}
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    return indexed("DataAsset", {"metadata": meta, "spec": {"version": "3", **spec_fields}, "status": ready})
 
 
 def job(status: str, **kwargs: Any) -> ObservedJob:

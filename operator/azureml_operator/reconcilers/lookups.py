@@ -30,7 +30,6 @@ class Indexed:
     namespace: str
     name: str
     uid: str
-    spec: Mapping[str, Any]
     ready: bool
     reason: str | None
     message: str | None
@@ -50,6 +49,11 @@ class Indexed:
         afresh: the caller may change it."""
         decoded: dict[str, Any] = json.loads(self.stored)
         return decoded
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        """Its spec, decoded afresh (lookups read it seldom: a dependency's, once a pass)."""
+        return self.document().get("spec") or {}
 
     @property
     def status(self) -> Mapping[str, Any]:
@@ -121,7 +125,6 @@ def indexed(kind: str, body: Mapping[str, Any]) -> Indexed:
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
-        spec=dict(body.get("spec") or {}),
         ready=ready.get("status") == "True",
         reason=ready.get("reason"),
         message=ready.get("message"),
@@ -134,6 +137,7 @@ def indexed(kind: str, body: Mapping[str, Any]) -> Indexed:
 def keys_of(entry: Indexed, refs: Iterable[tuple[str, str]]) -> list[Key]:
     """Where an entry is filed: under its name, its kind in its namespace, the ARM id it claims,
     and each (kind, spec field) it refers to."""
+    spec = entry.spec if refs else {}
     keys: list[Key] = [
         ("obj", entry.kind, entry.namespace, entry.name),
         ("kind", entry.kind, entry.namespace),
@@ -141,7 +145,7 @@ def keys_of(entry: Indexed, refs: Iterable[tuple[str, str]]) -> list[Key]:
     if entry.claim:
         keys.append(("claim", entry.claim))
     for target_kind, path in refs:
-        target = ref_name(entry.spec, path)
+        target = ref_name(spec, path)
         if target:
             keys.append(("ref", target_kind, entry.namespace, target))
     return keys
@@ -183,7 +187,7 @@ class ObjectIndex:
         refs = self._refs.setdefault(entry.kind, tuple(refs))
         old = self._by_uid.get(entry.uid)
         keys = keys_of(entry, refs)
-        if old is not None:
+        if old is not None and old.stored != entry.stored:
             for key in set(keys_of(old, refs)) - set(keys):
                 self._unfile(key, old.uid)
         self._by_uid[entry.uid] = entry

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import kopf
 
-from azureml_operator import conditions, logs, metrics
+from azureml_operator import conditions, logs, metrics, slots
 from azureml_operator.api.common import GROUP, VERSION
 from azureml_operator.api.key_rotation import ROTATE_ANNOTATION
 from azureml_operator.azure.pool import ClientPool
@@ -51,6 +51,9 @@ KOPF_PREFIX = f"kopf.{GROUP}"
 # How long a pass waits for the watch to deliver the loop's own last status write. Past it the pass
 # reads the object from the API server instead (a relisted watch may never deliver that version).
 CATCH_UP_SECONDS = 10.0
+# How many passes work at once (see `slots`): far more than the threads that make the Kubernetes
+# and Azure calls (6 and --azure-concurrency), so none of those waits for work.
+PASSES_AT_ONCE = 128
 # How many of the versions the watch delivered last a schedule keeps, to tell whether its own last
 # write is among them.
 DELIVERED_KEPT = 4
@@ -266,6 +269,16 @@ async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
     if schedule is None or being_deleted(state, uid) or state.stopping:
         return None  # gone, or its deletion speaks for it now
     adapter = ADAPTERS[schedule.kind]
+    # The body the watch delivers once it has caught up with the last pass's status write, not one
+    # from before: that one lacks what the last pass wrote (the ARM id recorded before a creation,
+    # without which the creation found next would be taken for a stranger's). Waiting is not work:
+    # the slot goes to another pass meanwhile, and nothing of the object is held yet.
+    caught_up = True
+    if not schedule.caught_up:
+        async with slots.waiting():
+            caught_up = await schedule.catch_up()
+        if being_deleted(state, uid) or state.stopping:
+            return None
     body, context = state.index.document(uid), state.context()
     if not is_current(context, adapter, body) or not guarded(body):
         # The index still shows an older object of this name (kopf handles each object's events on
@@ -279,14 +292,7 @@ async def run_pass(state: OperatorState, uid: str, trigger: str) -> Next:
             return None
         return HELD_WAIT.delay(schedule.held - 1), trigger
     schedule.held = 0
-    # The body the watch delivers once it has caught up, not the one from before the wait: that one
-    # lacks what the last pass wrote (the ARM id recorded before a creation, without which the
-    # creation found next would be taken for a stranger's).
-    current: Mapping[str, Any] = body
-    if not schedule.caught_up:
-        current = (
-            state.index.document(uid) if await schedule.catch_up() else await fresh(state, adapter, body)
-        )
+    current = body if caught_up else await fresh(state, adapter, body)
     if not current or deleting(current) or state.stopping:
         return None
     schedule.seen = relevant(current)
@@ -513,7 +519,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # Off the loop too: the client's API classes are imported on first use, seconds of CPU.
         state.kube = await asyncio.to_thread(lambda: KubeApi(kube_api_client()))
         state.pool = ClientPool(state.settings.arm_endpoint, concurrency=state.settings.azure_concurrency)
-        state.scheduler = Scheduler(lambda uid, trigger: run_pass(state, uid, trigger))
+        state.scheduler = Scheduler(lambda uid, trigger: run_pass(state, uid, trigger), limit=PASSES_AT_ONCE)
         # What is loaded by now (kopf, the clients, their modules) lives as long as the process:
         # the garbage collector need not walk it again at every full collection, each of which
         # otherwise costs more the more objects the operator serves.

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from azureml_operator import slots
 from azureml_operator.azure import ratelimit
 from azureml_operator.azure.ratelimit import ArmRateLimiter, BucketSpec
 
@@ -43,6 +44,26 @@ async def test_an_empty_bucket_waits_for_its_refill() -> None:
     await rl.acquire("sub", "PUT")
     assert await rl.acquire("sub", "POST") == 2.0  # one write token per 2 s
     assert await rl.acquire("sub", "GET") == 0.0  # reads have their own bucket
+
+
+async def test_a_pass_waiting_for_the_bucket_gives_its_slot_up_and_one_with_a_token_keeps_it() -> None:
+    """A throttled subscription must not hold the slots other subscriptions' passes need."""
+    t = FakeTime()
+    rl = limiter(t)
+    freed: list[str] = []
+    slot = slots.Slot(lambda: freed.append("given up"), lambda: freed.append("taken back"))
+    held_while_asleep: list[bool] = []
+
+    async def sleep(seconds: float) -> None:
+        held_while_asleep.append(slot.held)
+        await t.sleep(seconds)
+
+    rl.sleep = sleep
+    slots.CURRENT.set(slot)
+    await rl.acquire("sub", "PUT")  # a token is there: no wait, the slot is kept
+    assert freed == []
+    await rl.acquire("sub", "PUT")
+    assert held_while_asleep == [False] and freed == ["given up", "taken back"] and slot.held
 
 
 async def test_subscriptions_have_separate_buckets() -> None:

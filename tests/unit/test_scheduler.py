@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 
+from azureml_operator import slots
 from azureml_operator.runtime.scheduler import Next, Scheduler
 
 
@@ -121,3 +122,44 @@ async def test_passes_and_timers_keep_nothing_of_the_context_that_woke_them() ->
     await asyncio.sleep(0.05)
     assert seen == ["handler of the first event", "handler of the first event"]
     assert WAKER.get() == "none"  # a pass's own changes stay in its copy
+
+
+async def test_at_most_limit_passes_work_at_once_and_the_next_due_runs_when_one_ends() -> None:
+    passes = Passes()
+    s = Scheduler(passes, limit=2)
+    for uid in ("a", "b", "c", "d"):
+        s.now(uid, "start")
+    s.now("c", "change")  # a second wake-up keeps c's place (and its first trigger)
+    await settle()
+    assert passes.runs == [("a", "start"), ("b", "start")] and passes.most == 2
+    assert s.scheduled("c") and not s.running("c")
+    s.forget("d")  # deleted while it waited for a slot: it never runs
+    passes.release.set()
+    await asyncio.sleep(0.05)
+    assert passes.runs == [("a", "start"), ("b", "start"), ("c", "start")]
+    assert passes.most == 2 and not s.scheduled("d")
+
+
+async def test_a_pass_that_waits_for_something_else_gives_its_slot_to_the_next() -> None:
+    """A pass waiting for an ARM bucket (or for the watch) must not hold a slot that another
+    subscription's objects need; it takes it back when the wait ends."""
+    bucket, started = asyncio.Event(), []
+
+    async def run(uid: str, trigger: str) -> Next:
+        started.append(uid)
+        if uid == "throttled":
+            async with slots.waiting():
+                await bucket.wait()
+        return None
+
+    s = Scheduler(run, limit=1)
+    s.now("throttled", "start")
+    s.now("other", "start")
+    await asyncio.sleep(0.02)
+    assert started == ["throttled", "other"]  # other ran while throttled waited
+    bucket.set()
+    await asyncio.sleep(0.02)
+    assert not s.running("throttled")
+    s.now("third", "start")  # every slot is free again
+    await asyncio.sleep(0.02)
+    assert started[-1] == "third"

@@ -28,6 +28,8 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from azureml_operator import slots
+
 
 @dataclass(frozen=True)
 class BucketSpec:
@@ -160,8 +162,12 @@ class ArmRateLimiter:
         """Wait until a request of this kind may go to this subscription; returns the seconds waited."""
         key = (subscription.lower(), kind_of(method))
         queue = self._queues.setdefault(key, asyncio.Lock())
+        if not queue.locked() and self.try_acquire(subscription, method) == 0:
+            return 0.0  # nobody waits before us and a token is there
         waited = 0.0
-        async with queue:
+        # Waiting for the bucket is not work: the pass's slot goes to another pass meanwhile, so
+        # a throttled subscription never holds the slots other subscriptions' objects need.
+        async with slots.waiting(), queue:
             while (delay := self.try_acquire(subscription, method)) > 0:
                 await self.sleep(delay)
                 waited += delay

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from runtime_fakes import ADAPTERS, StatusKube, data_asset, deliver, lookups_of, uid_of
 
-from azureml_operator import wiring
+from azureml_operator import slots, wiring
 from azureml_operator.conditions import Reason
 from azureml_operator.reconcilers.common import Verdict
 from azureml_operator.settings import Settings
@@ -105,7 +105,8 @@ async def test_a_pass_that_waited_for_the_watch_acts_on_the_body_it_delivered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Found at 10 000 objects: a pass that started before the previous pass's record reached the
-    watch took its creation for a stranger's (Conflict) when it kept the body from before the wait."""
+    watch took its creation for a stranger's (Conflict) when it kept the body from before the wait.
+    Waiting is not work: the pass's slot goes to another pass meanwhile."""
     seen: list[str | None] = []
 
     async def reconcile(adapter: Any, obj: Any, ctx: Any, attempt: int) -> Verdict:
@@ -119,10 +120,13 @@ async def test_a_pass_that_waited_for_the_watch_acts_on_the_body_it_delivered(
     memo = running(before, StatusKube())
     schedule = memo.state.schedules[uid_of(before)]
     schedule.wrote("7")  # the last pass's record, not delivered yet
+    slot = slots.Slot(lambda: None, lambda: None)
+    slots.CURRENT.set(slot)  # as the scheduler sets it for each pass
     task = asyncio.ensure_future(wiring.run_pass(memo.state, uid_of(before), "retry"))
     await asyncio.sleep(0.05)
+    assert not slot.held
     after = data_asset("train", status={"azureResourceId": "/subscriptions/s/x"})
     after["metadata"].update(finalizers=[wiring.FINALIZER], resourceVersion="7")
     await deliver(memo, after)  # the watch's next event
     await asyncio.wait_for(task, 2)
-    assert seen == ["/subscriptions/s/x"]
+    assert seen == ["/subscriptions/s/x"] and slot.held

@@ -502,7 +502,7 @@ def _indexer(adapter: Adapter) -> Callable[..., Any]:
     # Async, though it awaits nothing: kopf runs a sync handler in a worker thread, a thread hop
     # on every event of every object (at 10 000 objects, a sixth of the operator's CPU).
     async def index(body: kopf.Body, memo: Any, **_: Any) -> None:
-        memo.state.index.put(indexed(kind, body), refs)
+        memo.state.index.put(indexed(kind, body, refs))
 
     index.__name__ = f"index_{adapter.info.plural}"
     return index

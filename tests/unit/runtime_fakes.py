@@ -768,7 +768,7 @@ def lookups_of(bodies: Iterable[Mapping[str, Any]]) -> ObjectIndex:
     """The index the operator would hold for these objects."""
     index = ObjectIndex()
     for b in bodies:
-        index.put(indexed(b["kind"], b), references(ADAPTERS[b["kind"]]))
+        index.put(indexed(b["kind"], b, references(ADAPTERS[b["kind"]])))
     return index
 
 

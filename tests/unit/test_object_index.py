@@ -14,7 +14,7 @@ ARM_ID = "/subscriptions/S/resourceGroups/rg/providers/Microsoft.MachineLearning
 
 
 def put(index: ObjectIndex, body: dict[str, Any]) -> None:
-    index.put(indexed(body["kind"], body), references(ADAPTERS[body["kind"]]))
+    index.put(indexed(body["kind"], body, references(ADAPTERS[body["kind"]])))
 
 
 def with_uid(body: dict[str, Any], uid: str) -> dict[str, Any]:

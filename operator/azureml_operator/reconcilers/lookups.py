@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from azureml_operator import conditions
 from azureml_operator.api.common import API_VERSION
 
+Key = tuple[str, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class Indexed:
@@ -35,6 +37,9 @@ class Indexed:
     message: str | None
     claim: str | None  # status.azureResourceId, lower-cased
     deleting: bool = False  # its deletion has begun (an endpoint drops the mirror to it first)
+    # The ("ref", kind, namespace, name) keys of what its spec names: where `ObjectIndex` files it,
+    # kept so that filing it again never decodes the stored body.
+    names: tuple[Key, ...] = ()
     # The body as delivered, without managedFields, as compact JSON: see `document`.
     stored: bytes = b"{}"
 
@@ -61,7 +66,6 @@ class Indexed:
         return self.document().get("status") or {}
 
 
-Key = tuple[str, ...]
 FEW = frozenset({"obj", "claim"})  # keys that name one object (but for a moment)
 
 
@@ -107,9 +111,11 @@ def workspace_mismatch(entry: Indexed, obj_kind: str, obj_spec: Mapping[str, Any
     )
 
 
-def indexed(kind: str, body: Mapping[str, Any]) -> Indexed:
-    """The index entry of one object, from its body."""
+def indexed(kind: str, body: Mapping[str, Any], refs: Iterable[tuple[str, str]] = ()) -> Indexed:
+    """The index entry of one object, from its body; `refs` are its kind's (kind, spec field)
+    references."""
     meta = body.get("metadata") or {}
+    namespace, spec = str(meta.get("namespace") or ""), body.get("spec") or {}
     status = body.get("status") or {}
     ready = conditions.get(status.get("conditions")) or {}
     claim = status.get("azureResourceId")
@@ -117,12 +123,13 @@ def indexed(kind: str, body: Mapping[str, Any]) -> Indexed:
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
         "metadata": {k: v for k, v in meta.items() if k != "managedFields"},
-        "spec": body.get("spec") or {},
+        "spec": spec,
         "status": status,
     }
+    named = ((target_kind, ref_name(spec, path)) for target_kind, path in refs)
     return Indexed(
         kind=kind,
-        namespace=str(meta.get("namespace") or ""),
+        namespace=namespace,
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         ready=ready.get("status") == "True",
@@ -130,25 +137,21 @@ def indexed(kind: str, body: Mapping[str, Any]) -> Indexed:
         message=ready.get("message"),
         claim=claim.lower() if isinstance(claim, str) and claim else None,
         deleting=bool(meta.get("deletionTimestamp")),
+        names=tuple(("ref", target_kind, namespace, target) for target_kind, target in named if target),
         stored=json.dumps(kept, separators=(",", ":")).encode(),
     )
 
 
-def keys_of(entry: Indexed, refs: Iterable[tuple[str, str]]) -> list[Key]:
+def keys_of(entry: Indexed) -> list[Key]:
     """Where an entry is filed: under its name, its kind in its namespace, the ARM id it claims,
-    and each (kind, spec field) it refers to."""
-    spec = entry.spec if refs else {}
+    and each object its spec names."""
     keys: list[Key] = [
         ("obj", entry.kind, entry.namespace, entry.name),
         ("kind", entry.kind, entry.namespace),
     ]
     if entry.claim:
         keys.append(("claim", entry.claim))
-    for target_kind, path in refs:
-        target = ref_name(spec, path)
-        if target:
-            keys.append(("ref", target_kind, entry.namespace, target))
-    return keys
+    return [*keys, *entry.names]
 
 
 class Lookups(Protocol):
@@ -179,16 +182,14 @@ class ObjectIndex:
 
     def __init__(self) -> None:
         self._by_uid: dict[str, Indexed] = {}
-        self._refs: dict[str, tuple[tuple[str, str], ...]] = {}  # per kind, as `put` was told
         self._few: dict[Key, tuple[Indexed, ...]] = {}  # "obj" and "claim" keys
         self._many: dict[Key, dict[str, Indexed]] = {}  # "kind" and "ref" keys
 
-    def put(self, entry: Indexed, refs: Iterable[tuple[str, str]]) -> None:
-        refs = self._refs.setdefault(entry.kind, tuple(refs))
+    def put(self, entry: Indexed) -> None:
         old = self._by_uid.get(entry.uid)
-        keys = keys_of(entry, refs)
-        if old is not None and old.stored != entry.stored:
-            for key in set(keys_of(old, refs)) - set(keys):
+        keys = keys_of(entry)
+        if old is not None:
+            for key in set(keys_of(old)) - set(keys):
                 self._unfile(key, old.uid)
         self._by_uid[entry.uid] = entry
         for key in keys:
@@ -204,7 +205,7 @@ class ObjectIndex:
         """Forget the object."""
         old = self._by_uid.pop(uid, None)
         if old is not None:
-            for key in keys_of(old, self._refs.get(old.kind, ())):
+            for key in keys_of(old):
                 self._unfile(key, uid)
 
     def _unfile(self, key: Key, uid: str) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +51,29 @@ class RequeueIsNotAnError(logging.Filter):
         return True
 
 
-def trust_extra_ca(bundle: str) -> Path:
+@contextlib.contextmanager
+def trusting_extra_ca(bundle: str | None) -> Iterator[Path | None]:
     """REQUESTS_CA_BUNDLE *replaces* the trust store (azure-ml-arm-contract.md §1.4), so the extra
-    CA is appended to certifi's (or the already-configured) bundle rather than set alone."""
+    CA is appended to certifi's (or the already-configured) bundle rather than set alone. The
+    combined file lives only as long as the operator: every start used to leave one in /tmp."""
+    if not bundle:
+        yield None
+        return
     import certifi
 
-    base = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
-    combined = Path(tempfile.mkdtemp(prefix="azureml-operator-ca-")) / "ca-bundle.pem"
-    combined.write_text(Path(base).read_text() + "\n" + Path(bundle).read_text())
+    before = os.environ.get("REQUESTS_CA_BUNDLE")
+    home = Path(tempfile.mkdtemp(prefix="azureml-operator-ca-"))
+    combined = home / "ca-bundle.pem"
+    combined.write_text(Path(before or certifi.where()).read_text() + "\n" + Path(bundle).read_text())
     os.environ["REQUESTS_CA_BUNDLE"] = str(combined)
-    return combined
+    try:
+        yield combined
+    finally:
+        if before is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = before
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -71,9 +87,8 @@ def main(args: argparse.Namespace) -> int:
     for noisy in ("azure", "urllib3", "kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("kopf.objects").addFilter(RequeueIsNotAnError())
-    if settings.ca_bundle:
-        trust_extra_ca(settings.ca_bundle)
-    asyncio.run(operate(settings))
+    with trusting_extra_ca(settings.ca_bundle):
+        asyncio.run(operate(settings))
     # kopf has stopped every loop and written nothing since the signal. An Azure call still in a
     # worker thread is abandoned: waiting for it (as the interpreter would, joining its threads)
     # only delays a rollout, and the next operator reads everything afresh.

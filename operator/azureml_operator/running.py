@@ -15,10 +15,13 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azureml_operator import allocator, leader, logs
 from azureml_operator import settings as settings_mod
+
+if TYPE_CHECKING:
+    import kopf
 
 log = logging.getLogger("azureml_operator")
 
@@ -182,6 +185,27 @@ async def serve_standby_health(port: int, identity: str) -> Any:
     return runner
 
 
+def bounded_session(info: kopf.ConnectionInfo) -> kopf.AiohttpSession:
+    """kopf's session for this login, with its requests bounded (see kubehttp); kopf calls the
+    login handler again on a 401, and closes the session it replaces."""
+    import kopf
+
+    from azureml_operator import kubehttp
+
+    return kopf.AiohttpSession(
+        aiohttp_session=kubehttp.session(
+            ssl_context=info.as_ssl_context(),
+            headers=info.as_http_headers(),
+            proxy=info.proxy_url,
+            trust_env=info.trust_env,
+        ),
+        server=info.server,
+        default_namespace=info.default_namespace,
+        priority=info.priority,
+        expiration=info.expiration,
+    )
+
+
 async def run_kopf(settings: settings_mod.Settings) -> None:
     import kopf
 
@@ -189,9 +213,13 @@ async def run_kopf(settings: settings_mod.Settings) -> None:
 
     registry = kopf.OperatorRegistry()
 
+    # Async: aiohttp builds a session only inside the running loop. The files are read in a thread.
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+        info = await asyncio.to_thread(
+            lambda: kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        )
+        return None if info is None else bounded_session(info)
 
     wiring.register(registry, settings)
     log.info(

@@ -569,9 +569,6 @@ class NoDiffBase(kopf.DiffBaseStorage):
         pass
 
 
-EVENT_POSTERS = 8
-
-
 def configure(kopf_settings: kopf.OperatorSettings) -> None:
     kopf_settings.persistence.finalizer = FINALIZER
     # Status stays ours and structural: kopf keeps its progress in annotations, under a prefix of
@@ -580,10 +577,6 @@ def configure(kopf_settings: kopf.OperatorSettings) -> None:
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     kopf_settings.persistence.diffbase_storage = NoDiffBase()
     kopf_settings.posting.level = logging.INFO
-    # kopf posts each object's Events from a worker of its own, on a connection of its own (its
-    # client pool is unbounded): when thousands of endpoints go Ready together, thousands of posts
-    # ran at once and RSS tripled at 10 000 objects. A few workers keep up with any burst here.
-    kopf_settings.posting.worker_limit = EVENT_POSTERS
     # kopf keeps a worker per object for this long after its last event, holding that raw event
     # (managedFields and all). Handlers here return at once, so an object's next event seldom comes
     # within it: at 10 000 objects, 5 s (kopf's default) kept about 1 500 workers alive.

@@ -14,13 +14,6 @@ def configured() -> kopf.OperatorSettings:
     return settings
 
 
-def test_events_are_posted_by_a_bounded_number_of_workers() -> None:
-    # kopf's default is a worker (and a connection) per object with Events pending: a wave of
-    # endpoints going Ready together must not become a wave of connections.
-    limit = configured().posting.worker_limit
-    assert limit is not None and 1 <= limit <= 16
-
-
 def test_idle_object_workers_are_let_go_quickly() -> None:
     assert configured().queueing.idle_timeout <= 1.0
 

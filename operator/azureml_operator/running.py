@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -185,16 +186,17 @@ async def serve_standby_health(port: int, identity: str) -> Any:
     return runner
 
 
-def bounded_session(info: kopf.ConnectionInfo) -> kopf.AiohttpSession:
+def bounded_session(info: kopf.ConnectionInfo, ssl_context: ssl.SSLContext) -> kopf.AiohttpSession:
     """kopf's session for this login, with its requests bounded (see kubehttp); kopf calls the
-    login handler again on a 401, and closes the session it replaces."""
+    login handler again on a 401, and closes the session it replaces. `ssl_context` is the info's
+    own, built off the loop (it reads the CA and may write the client key to a temporary file)."""
     import kopf
 
     from azureml_operator import kubehttp
 
     return kopf.AiohttpSession(
         aiohttp_session=kubehttp.session(
-            ssl_context=info.as_ssl_context(),
+            ssl_context=ssl_context,
             headers=info.as_http_headers(),
             proxy=info.proxy_url,
             trust_env=info.trust_env,
@@ -213,13 +215,15 @@ async def run_kopf(settings: settings_mod.Settings) -> None:
 
     registry = kopf.OperatorRegistry()
 
+    def read_login(**kwargs: Any) -> tuple[kopf.ConnectionInfo, ssl.SSLContext] | None:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        return None if info is None else (info, info.as_ssl_context())
+
     # Async: aiohttp builds a session only inside the running loop. The files are read in a thread.
     @kopf.on.login(registry=registry)
     async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
-        info = await asyncio.to_thread(
-            lambda: kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-        )
-        return None if info is None else bounded_session(info)
+        read = await asyncio.to_thread(read_login, **kwargs)
+        return None if read is None else bounded_session(*read)
 
     wiring.register(registry, settings)
     log.info(

@@ -94,7 +94,7 @@ async def test_the_login_hands_kopf_a_bounded_session_with_the_credentials_it_re
     from azureml_operator.running import bounded_session
 
     info = kopf.ConnectionInfo(server="https://kube.example:6443", token="t0k", default_namespace="ns1")
-    context = bounded_session(info)
+    context = bounded_session(info, info.as_ssl_context())
     try:
         assert context.server == "https://kube.example:6443"
         assert context.default_namespace == "ns1"

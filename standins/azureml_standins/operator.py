@@ -45,7 +45,8 @@ class OperatorProcess:
         startup_timeout: float = 60.0,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="azureml-operator-")
-        self.log_path = Path(self._tmp.name) / "operator.log"
+        self.tmp = Path(self._tmp.name)
+        self.log_path = self.tmp / "operator.log"
         self.startup_timeout = startup_timeout
         self.args = [sys.executable, "-m", "azureml_operator", "run", "--arm-endpoint", arm_endpoint]
         self.args += ["--ca-bundle", str(ca), "--dev-credential", "--drift-interval", str(drift_interval)]
@@ -62,6 +63,9 @@ class OperatorProcess:
         self.args += extra_args or []
         self.env = {k: v for k, v in os.environ.items() if k != "AZUREML_CURRENT_CLOUD"}
         self.env["KUBECONFIG"] = str(kubeconfig)
+        # The operator's own temporary files (its combined CA bundle) go where close() removes
+        # them, even when the test SIGKILLed it and it could not remove them itself.
+        self.env["TMPDIR"] = str(self.tmp)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:

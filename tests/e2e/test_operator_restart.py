@@ -40,6 +40,8 @@ def test_killed_mid_creation_the_next_operator_waits_for_the_same_endpoint(
     obj = cluster.wait("the create to be in flight", creating, timeout=15)
     assert obj["status"]["azureResourceId"].endswith("/serverlessEndpoints/phi")
     operators.started[0].kill()
+    # What a killed operator could not clean up lies in its stand-in's directory, removed with it.
+    assert list(operators.started[0].tmp.glob("azureml-operator-ca-*/ca-bundle.pem"))
     assert arm(sim, "GET", "serverlessEndpoints/phi")["properties"]["provisioningState"] == "Creating"
     before = stats(sim)
 

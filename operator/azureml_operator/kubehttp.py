@@ -31,8 +31,7 @@ def is_watch(request: aiohttp.ClientRequest) -> bool:
 class RequestBound:
     """An aiohttp client middleware: at most `limit` requests other than watches at a time."""
 
-    def __init__(self, limit: int = REQUESTS_AT_ONCE) -> None:
-        self.limit = limit
+    def __init__(self, limit: int) -> None:
         self._slots = asyncio.Semaphore(limit)
 
     async def __call__(

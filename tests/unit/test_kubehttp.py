@@ -7,6 +7,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -54,7 +55,7 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
         await runner.cleanup()
 
 
-def session(limit: int) -> kubehttp.aiohttp.ClientSession:
+def session(limit: int) -> aiohttp.ClientSession:
     return kubehttp.session(
         ssl_context=ssl.create_default_context(), headers={}, proxy=None, trust_env=False, limit=limit
     )

@@ -218,15 +218,19 @@ def take_step(custom: Any, namespace: str, step: stories.Step, timeout: float) -
         apply(custom, namespace, doc, timeout, quiet=True)
     deadline = started + timeout
     while time.monotonic() < deadline:
-        online = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS["OnlineEndpoint"])
-        deployments = custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURALS["OnlineDeployment"]
-        )
-        if all(stories.converged(_get(custom, namespace, d)) for d in step.docs) and stories.shares_agree(
-            online["items"], deployments["items"]
-        ):
-            say(f"step {step.title}: converged in {time.monotonic() - started:.1f} s")
-            return True
+        # Converged first, shares after: an endpoint's shares only move forward, so shares read
+        # after it converged are its final ones. Read before, they could be its previous ones
+        # (no mirror yet) while the deployments still agreed with those.
+        if all(stories.converged(_get(custom, namespace, d)) for d in step.docs):
+            online = custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS["OnlineEndpoint"]
+            )
+            deployments = custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS["OnlineDeployment"]
+            )
+            if stories.shares_agree(online["items"], deployments["items"]):
+                say(f"step {step.title}: converged in {time.monotonic() - started:.1f} s")
+                return True
         time.sleep(0.3)
     stuck = [
         f"{d['kind']} {d['metadata']['name']}: {condition(_get(custom, namespace, d) or {})}"
